@@ -21,6 +21,9 @@ class Section:
     open_binary: Callable[[], object] | None = None  # returns a binary file object
     format: str | None = None
     head: str = field(default="", repr=False)  # the first few KB, for sniffing
+    # When the evidence was taken (sosreport date, file mtime, now): the reference from
+    # which a year missing in syslog-style times is inferred.
+    ref_time: float | None = None
 
     @classmethod
     def from_text(cls, text: str, origin: Origin, format: str | None = None) -> "Section":
