@@ -408,11 +408,12 @@ class ConsoleEvent(Fact, tag="console_event", kw_only=True):
 
     time: float | None = None
     guest: str | None = None
-    client: str | None = None  # udhcpc, dhclient, cloud-init, systemd-networkd
-    event: str  # discover-sent, request-sent, offer-received, lease-obtained, no-lease, nak, datasource-failed, interface-down, other
+    client: str | None = None  # udhcpc, dhclient, cloud-init, systemd-networkd, cirros
+    event: str  # client-started, discover-sent, request-sent, offer-received, ack-received, lease-obtained, no-lease, nak, interface-up, interface-down, metadata-unreachable, datasource-failed, other
     ip: str | None = None
     server_ip: str | None = None
     interface: str | None = None
+    detail: str | None = None  # e.g. "lease time 86400", "renew", the URL that failed
 
 
 # --- what could not be read -----------------------------------------------------------------
