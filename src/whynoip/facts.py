@@ -186,6 +186,7 @@ class Process(Fact, tag="process", kw_only=True):
 
 class Namespace(Fact, tag="netns", kw_only=True):
     name: str
+    id: int | None = None  # `(id: N)`: what `link-netnsid N` in `ip addr` refers to
 
 
 class Interface(Fact, tag="interface", kw_only=True):
@@ -201,6 +202,8 @@ class Interface(Fact, tag="interface", kw_only=True):
     mac: str | None = None
     master: str | None = None
     kind: str | None = None  # veth, bridge, vxlan, openvswitch, tun ...
+    link_netnsid: int | None = None  # the peer lives in the namespace with this id
+    link_netns: str | None = None  # ... or in this named namespace (`link-netns X`)
     addresses: list[str] = []  # "10.0.0.2/24"
 
 
@@ -219,7 +222,7 @@ class OvsBridge(Fact, tag="ovs_bridge", kw_only=True):
 
 
 class OvsPort(Fact, tag="ovs_port", kw_only=True):
-    bridge: str
+    bridge: str | None = None  # None when the source does not say (`list interface`)
     name: str
     tag: int | None = None
     interface_type: str | None = None  # internal, patch, vxlan, gre, geneve, ...
@@ -238,6 +241,8 @@ class OvsFlow(Fact, tag="ovs_flow", kw_only=True):
     n_packets: int | None = None
     n_bytes: int | None = None
     cookie: str | None = None
+    duration: float | None = None  # seconds since the flow was added
+    idle_age: int | None = None  # seconds since it last matched a packet
 
 
 class IptablesChain(Fact, tag="iptables_chain", kw_only=True):
