@@ -398,6 +398,22 @@ class LogEvent(Fact, tag="log_event", kw_only=True):
     params: dict[str, str] = {}
 
 
+class LogSummary(Fact, tag="log_summary", kw_only=True):
+    """What a log parser read from one log (section), including what it left out: records
+    below WARNING without a known signature are counted in `dropped` (by level) instead of
+    becoming facts, so a 100 MB debug log stays cheap and nothing disappears unseen. The
+    time span says which window the log covers (an event missing inside it is evidence)."""
+
+    service: str | None = None
+    lines: int = 0
+    records: int = 0  # log records (a record may span lines: a traceback)
+    kept: int = 0  # records that became LogEvent facts (or dnsmasq facts, from syslog)
+    dropped: dict[str, int] = {}  # level -> records counted but not kept
+    first_time: float | None = None
+    last_time: float | None = None
+    time_inferred: bool = False
+
+
 class ServiceState(Fact, tag="service_state", kw_only=True):
     """A service or cluster resource and its state, from pcs/crm_mon, systemctl, service."""
 
@@ -435,7 +451,7 @@ ALL_FACT_TYPES = (
     DhcpPacket, DnsmasqLogEvent, DnsmasqProcess, HostEntry, OptsEntry, LeaseEntry,
     AddnHostEntry, Process, Namespace, Interface, BridgeMember, OvsBridge, OvsPort, OvsFlow,
     IptablesChain, IptablesRule, DiskUsage, ConfigValue, PackageVersion, HostInfo,
-    ApiNetwork, ApiSubnet, ApiPort, ApiAgent, ApiServer, ComputeService, LogEvent,
+    ApiNetwork, ApiSubnet, ApiPort, ApiAgent, ApiServer, ComputeService, LogEvent, LogSummary,
     ServiceState, ConsoleEvent, Unparsed,
 )
 
@@ -444,7 +460,7 @@ AnyFact = (
     | AddnHostEntry | Process | Namespace | Interface | BridgeMember | OvsBridge | OvsPort
     | OvsFlow | IptablesChain | IptablesRule | DiskUsage | ConfigValue | PackageVersion
     | HostInfo | ApiNetwork | ApiSubnet | ApiPort | ApiAgent | ApiServer | ComputeService
-    | LogEvent | ServiceState | ConsoleEvent | Unparsed
+    | LogEvent | LogSummary | ServiceState | ConsoleEvent | Unparsed
 )
 
 
