@@ -245,6 +245,16 @@ class OvsFlow(Fact, tag="ovs_flow", kw_only=True):
     idle_age: int | None = None  # seconds since it last matched a packet
 
 
+class OvsTrace(Fact, tag="ovs_trace", kw_only=True):
+    """`ovs-appctl ofproto/trace`: the way one packet takes through the flow tables."""
+
+    bridge: str | None = None  # where the trace started
+    flow: str  # the packet, as the `Flow:` line gives it
+    steps: list[str] = []  # "br-int table 0: in_port=11, priority 2, cookie 0x.. -> drop"
+    datapath_actions: str | None = None
+    dropped: bool = False  # the datapath actions are `drop`
+
+
 class IptablesChain(Fact, tag="iptables_chain", kw_only=True):
     table: str
     chain: str
@@ -449,7 +459,7 @@ class Unparsed(Fact, tag="unparsed", kw_only=True):
 
 ALL_FACT_TYPES = (
     DhcpPacket, DnsmasqLogEvent, DnsmasqProcess, HostEntry, OptsEntry, LeaseEntry,
-    AddnHostEntry, Process, Namespace, Interface, BridgeMember, OvsBridge, OvsPort, OvsFlow,
+    AddnHostEntry, Process, Namespace, Interface, BridgeMember, OvsBridge, OvsPort, OvsFlow, OvsTrace,
     IptablesChain, IptablesRule, DiskUsage, ConfigValue, PackageVersion, HostInfo,
     ApiNetwork, ApiSubnet, ApiPort, ApiAgent, ApiServer, ComputeService, LogEvent, LogSummary,
     ServiceState, ConsoleEvent, Unparsed,
@@ -458,7 +468,7 @@ ALL_FACT_TYPES = (
 AnyFact = (
     DhcpPacket | DnsmasqLogEvent | DnsmasqProcess | HostEntry | OptsEntry | LeaseEntry
     | AddnHostEntry | Process | Namespace | Interface | BridgeMember | OvsBridge | OvsPort
-    | OvsFlow | IptablesChain | IptablesRule | DiskUsage | ConfigValue | PackageVersion
+    | OvsFlow | OvsTrace | IptablesChain | IptablesRule | DiskUsage | ConfigValue | PackageVersion
     | HostInfo | ApiNetwork | ApiSubnet | ApiPort | ApiAgent | ApiServer | ComputeService
     | LogEvent | LogSummary | ServiceState | ConsoleEvent | Unparsed
 )
