@@ -259,6 +259,7 @@ class IptablesChain(Fact, tag="iptables_chain", kw_only=True):
     table: str
     chain: str
     policy: str | None = None  # ACCEPT/DROP for built-ins, None ("-") for user chains
+    ip_version: int | None = None  # 4 (iptables) or 6 (ip6tables), when the source tells
     packets: int | None = None
     bytes: int | None = None
 
@@ -269,6 +270,8 @@ class IptablesRule(Fact, tag="iptables_rule", kw_only=True):
     table: str
     chain: str
     spec: str
+    number: int | None = None  # 1-based position in its chain
+    ip_version: int | None = None  # 4 (iptables) or 6 (ip6tables), when the source tells
     target: str | None = None
     packets: int | None = None
     bytes: int | None = None
