@@ -114,7 +114,7 @@ def _parse_text(lines: list[str], at) -> Iterator[Fact]:
                     yield _interface(cur, at)
                 cur = _header(h, offset, line)
                 continue
-            if cur is None or not piece[:1].isspace():
+            if cur is None or not piece[:1].isspace() or cur.get("oneline"):
                 yield Unparsed(origin=at(offset, line), reason="not an ip addr/link line")
                 cur = None
                 break
@@ -140,7 +140,7 @@ def _header(h: re.Match, offset: int, line: str) -> dict:
 
 def _detail(cur: dict, line: str) -> None:
     m = _LINK_RE.match(line)
-    if m and not cur["link_seen"]:
+    if m and not cur.get("link_seen"):
         cur["link_seen"] = True
         if m["mac"] and _MAC_RE.match(m["mac"]):
             cur["mac"] = m["mac"].lower()
@@ -156,7 +156,7 @@ def _detail(cur: dict, line: str) -> None:
         cur["addresses"].append(m["addr"])
         return
     words = line.split()
-    if not cur["link_seen"] or not words or cur.get("kind") or cur.get("stats_next"):
+    if not cur.get("link_seen") or not words or cur.get("kind") or cur.get("stats_next"):
         cur["stats_next"] = False
         return
     first = words[0]
