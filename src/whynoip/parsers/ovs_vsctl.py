@@ -43,7 +43,7 @@ from whynoip.parsers.ip_netns import command_of, origin_maker
 NAME = "ovs_vsctl"
 COMMANDS = (
     r"\bovs-vsctl\s+(?:-\S+\s+(?:\d+\s+)?)*(?:show|list\s+\S+|find\s+\S+|get\s+Interface\s+\S+\s+\S+)",
-    r"\bovsdb-client\s+(?:-\S+\s+(?:list|json|table\s+)?)*dump\b",
+    r"\bovsdb-client\s+(?:\S+\s+)*?dump\b",
 )
 PATHS = (
     "*/sos_commands/openvswitch/ovs-vsctl*_show", "*/sos_commands/openvswitch/ovs-vsctl*_list_*",
