@@ -21,6 +21,9 @@ def _register() -> None:
     from whynoip.lab.cli import lab
 
     cli.add_command(lab)
+    from whynoip.doctor_cli import diagnose
+
+    cli.add_command(diagnose)
     try:
         from whynoip.evidence.cli import facts
     except ImportError:

@@ -1,0 +1,1 @@
+"""Reports: the only place that prints a diagnosis (terminal text, JSON, HTML)."""

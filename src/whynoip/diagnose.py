@@ -1,0 +1,197 @@
+"""From facts to a diagnosis: run every rule, link causes to effects, rank root causes
+first, and say what to collect next when the evidence is not enough."""
+
+from __future__ import annotations
+
+from whynoip import facts as F
+from whynoip.findings import Diagnosis, Finding, HopState, NextStep, PortPath
+from whynoip.model import build
+from whynoip.model.paths import path_views
+from whynoip.model.picture import Picture
+from whynoip.rules import ALL
+
+# cause -> effects it explains (DOMAIN.md §4: symptoms chain to causes)
+CAUSES: dict[str, tuple[str, ...]] = {
+    "disk-full": ("rabbitmq-disk-alarm", "rabbitmq-unreachable", "dhcp-agent-down", "host-entry-missing",
+                  "dnsmasq-not-running", "l2-agent-down", "nova-compute-down", "dhcp-server-silent"),
+    "rabbitmq-disk-alarm": ("rabbitmq-unreachable", "dhcp-agent-down", "l2-agent-down", "host-entry-missing",
+                            "nova-compute-down"),
+    "rabbitmq-cluster-inconsistent": ("rabbitmq-unreachable", "dhcp-agent-down", "l2-agent-down", "nova-compute-down"),
+    "rabbitmq-unreachable": ("dhcp-agent-down", "l2-agent-down", "host-entry-missing", "nova-compute-down",
+                             "port-binding-failed"),
+    "pacemaker-resource-stopped": ("dnsmasq-not-running", "dhcp-agent-down", "rabbitmq-unreachable"),
+    "clock-skew": ("dhcp-agent-down", "l2-agent-down"),
+    "dhcp-agent-down": ("host-entry-missing", "dnsmasq-not-running", "network-not-hosted"),
+    "dhcp-agent-misconfigured": ("dnsmasq-not-running", "dhcp-namespace-broken"),
+    "network-not-hosted": ("dnsmasq-not-running", "dhcp-server-silent", "host-entry-missing"),
+    "l2-agent-down": ("port-binding-failed", "port-dead-vlan", "l2-path-broken"),
+    "port-binding-failed": ("port-dead-vlan",),
+    "libvirt-unavailable": ("nova-compute-down",),
+    "dnsmasq-port-conflict": ("dnsmasq-not-running", "dhcp-server-silent", "dnsmasq-respawn-loop"),
+    "dnsmasq-unresponsive": ("dhcp-server-silent",),
+    "dnsmasq-not-running": ("dhcp-server-silent",),
+    "dnsmasq-respawn-loop": ("dhcp-server-silent", "dnsmasq-not-running"),
+    "dhcp-namespace-broken": ("dhcp-server-silent", "l2-path-broken"),
+    "dhcp-disabled": ("dhcp-server-silent", "host-entry-missing", "dnsmasq-not-running"),
+    "host-entry-missing": ("dhcp-server-silent",),
+    "host-entry-conflict": ("dhcp-server-silent", "dhcp-nak"),
+    "stale-lease": ("dhcp-server-silent", "dhcp-nak", "host-entry-conflict"),
+    "dhcp-lease-limit": ("dhcp-server-silent",),
+    "dnsmasq-unicast-renew-bug": ("dhcp-server-silent",),
+    "rogue-dhcp-server": ("dhcp-nak",),
+    "udp-checksum-bad": ("dhcp-server-silent",),
+    "mtu-mismatch": ("l2-path-broken",),
+    "security-group-drops-dhcp": ("dhcp-server-silent",),
+    "anti-spoofing-drop": ("dhcp-server-silent", "security-group-drops-dhcp"),
+    "port-dead-vlan": ("l2-path-broken", "dhcp-server-silent"),
+    "vif-plug-missing": ("l2-path-broken", "dhcp-server-silent"),
+    "l2-path-broken": ("dhcp-server-silent",),
+    "guest-not-requesting": ("dhcp-server-silent",),
+}
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+# among root causes of equal severity: the more specific and nearer the cause, the earlier
+SPECIFICITY = {fid: i for i, fid in enumerate((
+    "disk-full", "rabbitmq-disk-alarm", "rabbitmq-cluster-inconsistent", "pacemaker-resource-stopped",
+    "libvirt-unavailable", "clock-skew", "rabbitmq-unreachable", "dhcp-agent-misconfigured", "dhcp-agent-down",
+    "network-not-hosted", "dhcp-disabled", "dnsmasq-port-conflict", "dhcp-namespace-broken", "dnsmasq-unresponsive",
+    "dnsmasq-respawn-loop", "dnsmasq-not-running", "dhcp-lease-limit", "stale-lease", "host-entry-conflict",
+    "host-entry-missing", "rogue-dhcp-server", "udp-checksum-bad", "anti-spoofing-drop", "security-group-drops-dhcp",
+    "port-dead-vlan", "vif-plug-missing", "port-binding-failed", "l2-agent-down", "l2-path-broken", "mtu-mismatch",
+    "guest-not-requesting", "dhcp-options-wrong", "dnsmasq-unicast-renew-bug", "dhcp-nak", "nova-compute-down",
+    "dhcp-server-silent", "dhcp-logging-off"))}
+
+
+def run_rules(pic: Picture) -> list[Finding]:
+    found: dict[tuple[str, str], Finding] = {}
+    for rule in ALL:
+        for f in rule(pic) or ():
+            if f is None:
+                continue
+            if f.key in found:
+                found[f.key].evidence.extend(e for e in f.evidence if e not in found[f.key].evidence)
+            else:
+                found[f.key] = f
+    return list(found.values())
+
+
+def link(findings: list[Finding]) -> None:
+    ids = {f.id for f in findings}
+    for f in findings:
+        f.caused_by = sorted({c for c, effects in CAUSES.items() if f.id in effects and c in ids and c != f.id})
+        f.root_cause = not f.caused_by
+
+
+def rank(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (not f.root_cause, SEVERITY_RANK.get(f.severity, 3),
+                                           SPECIFICITY.get(f.id, 99), f.time or 0, f.subject))
+
+
+def _paths(pic: Picture) -> list[PortPath]:
+    out = []
+    for v in path_views(pic):
+        req, rep = v.request_break(), v.reply_break()
+        broken = {id(b) for _, b in filter(None, (req, rep)) if b is not None}
+        hops = []
+        for i, pt in enumerate(v.points):
+            seen = sorted(v.seen(i))
+            state = "broken" if id(pt) in broken else ("ok" if seen else "unknown")
+            hops.append(HopState(name=pt.name, role=pt.role, host=pt.host, namespace=pt.namespace,
+                                 interface=pt.interface, state=state, seen=seen, source=pt.source))
+        last = (req or rep)[0].name if (req or rep) else None
+        out.append(PortPath(port=v.port.label, mac=v.port.mac, ip=v.port.ip, server=v.server_host, hops=hops,
+                            break_after=last))
+    return out
+
+
+def _next_steps(pic: Picture, findings: list[Finding], paths: list[PortPath]) -> list[NextStep]:
+    steps = []
+    for p in paths:
+        roles = [h.role for h in p.hops]
+        if "dhcp-ns" not in roles and pic.servers:
+            s = pic.servers[0]
+            steps.append(NextStep(why=f"no capture on the DHCP server side for {p.port}",
+                                  command=f"ip netns exec {s.namespace or 'qdhcp-<network>'} tcpdump -i "
+                                          f"{s.interface or '<ns-device>'} -nn -e -vvv 'port 67 or port 68'",
+                                  host=s.host))
+        if "guest" not in roles and "tap" not in roles:
+            port = pic.ports.get(p.mac or "")
+            dev = port.device("tap") if port and port.id else "tap<port-id[:11]>"
+            steps.append(NextStep(why=f"no capture next to the guest {p.port}",
+                                  command=f"tcpdump -i {dev} -nn -e -vvv 'port 67 or port 68'",
+                                  host=port.host if port else None))
+    if not pic.of(F.DhcpPacket) and not any(f.severity == "critical" for f in findings):
+        for port in pic.guest_ports()[:3]:
+            if port.id:
+                steps.append(NextStep(why=f"see whether {port.label}'s requests and the replies cross the compute node",
+                                      command=f"tcpdump -i {port.device('tap')} -nn -e -vvv 'port 67 or port 68' & "
+                                              f"tcpdump -i {port.device('qvo')} -nn -e -vvv 'port 67 or port 68'",
+                                      host=port.host))
+        for s in pic.servers[:2]:
+            steps.append(NextStep(why=f"see whether requests reach the DHCP server {s.name}",
+                                  command=f"ip netns exec {s.namespace or 'qdhcp-<network>'} tcpdump -i "
+                                          f"{s.interface or '<device>'} -nn -e -vvv 'port 67 or port 68'", host=s.host))
+    if not pic.servers and not pic.of(F.ApiPort):
+        steps.append(NextStep(why="no DHCP server and no port seen: collect a node's state",
+                              command="whynoip collect -o bundle.tar.gz  # or: sos report -o networking,openvswitch,"
+                                      "openstack_neutron,process,logs"))
+    return steps
+
+
+def _timeline(findings: list[Finding]) -> list[dict]:
+    rows = []
+    for f in findings:
+        for e in f.evidence:
+            if e.time is not None:
+                rows.append({"time": e.time, "host": e.host, "finding": f.id, "text": e.text, "source": e.source,
+                             "line": e.line})
+    rows.sort(key=lambda r: r["time"])
+    return rows[:200]
+
+
+def _verdict(findings: list[Finding], paths: list[PortPath]) -> str:
+    roots = [f for f in findings if f.root_cause and f.severity == "critical"]
+    if not roots:
+        if any(f.severity == "warning" for f in findings):
+            return "No fault that stops DHCP was found; see the warnings below."
+        return "No DHCP fault found in this evidence."
+    top = roots[0]
+    where = f" (breaks {top.hop})" if top.hop else ""
+    more = f"; {len(roots) - 1} more root cause(s)" if len(roots) > 1 else ""
+    return f"{top.id}: {top.title}{where}{more}"
+
+
+def filter_target(pic: Picture, findings: list[Finding], target: str | None) -> list[Finding]:
+    if not target:
+        return findings
+    t = target.lower()
+    port = next((p for p in pic.ports.values() if t in (p.mac, (p.id or ""), p.ip, (p.guest or "").lower())
+                 or (p.id and p.id.startswith(t))), None)
+    keep = []
+    for f in findings:
+        subj = f.subject.lower()
+        if t in subj or (port and (port.mac in subj or (port.id and port.id in subj))):
+            keep.append(f)
+        elif not any(x in subj for x in ("fa:16:3e", "port ")) or f.root_cause:
+            keep.append(f)  # not about another port: network, server or host findings apply
+    return keep
+
+
+def diagnose(facts: list[F.Fact], target: str | None = None) -> Diagnosis:
+    pic = build(facts)
+    findings = run_rules(pic)
+    link(findings)
+    findings = rank(filter_target(pic, findings, target))
+    paths = _paths(pic)
+    unparsed = [f for f in facts if isinstance(f, F.Unparsed)]
+    summary = {
+        "root_causes": [f.id for f in findings if f.root_cause and f.severity != "info"],
+        "critical": sum(f.severity == "critical" for f in findings),
+        "warning": sum(f.severity == "warning" for f in findings),
+        "info": sum(f.severity == "info" for f in findings),
+        "facts": len(facts), "unparsed_sections": len(unparsed),
+        "hosts": sorted(h for h in pic.hosts if h),
+        "networks": sorted(pic.network_ids()),
+        "dhcp_servers": [{"network": s.network_id, "host": s.host, "ip": s.ip} for s in pic.servers],
+    }
+    return Diagnosis(verdict=_verdict(findings, paths), findings=findings, paths=paths,
+                     next_steps=_next_steps(pic, findings, paths), timeline=_timeline(findings), summary=summary)

@@ -1,0 +1,307 @@
+"""Data-path findings: where on the port's path the DHCP exchange breaks, and why.
+
+The hop analysis (model.paths) says between which capture points a request or a reply
+disappeared; the state of that stretch (OVS tags and flows, iptables counters, links)
+says why."""
+
+from __future__ import annotations
+
+from whynoip import facts as F
+from whynoip.findings import Finding
+from whynoip.model.paths import REPLIES, REQUESTS, PathView, path_views
+from whynoip.model.picture import Picture, Port, norm_mac
+from whynoip.rules._util import cite
+
+DEAD_VLAN = 4095
+VXLAN_OVERHEAD = 50
+
+
+def _port_ovs(pic: Picture, port: Port) -> list[F.OvsPort]:
+    return [o for o in pic.of(F.OvsPort) if port.id and o.name == port.device("qvo")] or port.ovs_ports
+
+
+def _stretch(a, b) -> str:
+    return f"between {a.name} and {b.name}" if b is not None else f"after {a.name}"
+
+
+def guest_not_requesting(pic: Picture):
+    for v in path_views(pic):
+        guest_side = [p for p in v.points if p.role in ("guest", "tap", "qbr", "qvb", "qvo")]
+        if guest_side and not any(v.port.mac == norm_mac(pk.client_mac) and pk.message_type in REQUESTS
+                                  for pt in v.points for pk in pt.packets):
+            ev = [cite(pt.packets[0], f"capture on {pt.name}: no DHCP request from {v.port.mac}") if pt.packets
+                  else None for pt in guest_side]
+            yield Finding(
+                id="guest-not-requesting", severity="critical", subject=v.port.label,
+                title=f"No DHCP request ever left {v.port.label}",
+                hop=guest_side[0].name, evidence=[e for e in ev if e],
+                fix=["look at the guest's console log (openstack console log show <server>): is the interface up, "
+                     "does the image run a DHCP client on it?"])
+            return
+
+
+def _why_request_lost(pic: Picture, v: PathView, a, b):
+    """Findings for a request that reached point a and not point b."""
+    port = v.port
+    ovs = _port_ovs(pic, port)
+    if a.role in ("guest", "tap", "qbr", "qvb") and (b is None or b.role in ("tap", "qbr", "qvb", "qvo")):
+        # inside the compute node's bridge: the firewall or the plug
+        spoof = [r for r in pic.of(F.IptablesRule) if r.origin.host == port.host and port.id
+                 and r.chain.endswith(f"s{port.id[:10]}") and r.target == "DROP" and (r.packets or 0) > 0]
+        if spoof:
+            frames = [pk for pk in a.packets if norm_mac(pk.client_mac) == port.mac]
+            src = {norm_mac(pk.src_mac) for pk in frames if pk.src_mac}
+            ev = [cite(r) for r in spoof[:2]]
+            if src - {port.mac}:
+                ev.append(cite(frames[0], f"frames leave the guest from MAC {', '.join(sorted(src))}, "
+                                          f"the port's MAC is {port.mac}"))
+            yield "anti-spoofing-drop", ev
+            return
+        egress = [r for r in pic.of(F.IptablesRule) if r.origin.host == port.host and port.id
+                  and r.chain.endswith(f"o{port.id[:10]}") and r.target == "DROP" and (r.packets or 0) > 0]
+        if egress:
+            yield "security-group-drops-dhcp", [cite(r) for r in egress[:3]]
+            return
+        yield "vif-plug-missing", []
+        return
+    if a.role == "qvo" or (a.role in ("guest", "tap", "qbr", "qvb") and b and b.role.startswith("underlay")):
+        dead = [o for o in ovs if o.tag == DEAD_VLAN or o.tag is None and o.bridge == "br-int"]
+        if dead:
+            yield "port-dead-vlan", [cite(o, f"Port {o.name} tag: {o.tag or 'none'} (dead VLAN)") for o in dead]
+            return
+        yield "l2-path-broken", _flow_evidence(pic, port.host, port)
+        return
+    if a.role.startswith("underlay") or a.role == "dhcp-tap":
+        yield "l2-path-broken", _flow_evidence(pic, b.host if b else a.host, port)
+        return
+    yield "l2-path-broken", []
+
+
+def _flow_evidence(pic: Picture, host: str | None, port: Port) -> list:
+    ev = []
+    flows = [f for f in pic.of(F.OvsFlow) if f.origin.host == host]
+    tun = [f for f in flows if f.bridge == "br-tun"]
+    if pic.hosts_with(F.OvsFlow) and host in pic.hosts_with(F.OvsFlow) and not flows:
+        ev.append(f"no flows at all on {host}'s bridges (ovs-vswitchd restarted and the agent did not resync?)")
+    net = pic.networks.get(port.network_id or "")
+    if net and net.segmentation_id is not None and tun:
+        if not any(f.table == 4 and f.match.get("tun_id") in (hex(net.segmentation_id), str(net.segmentation_id))
+                   for f in tun):
+            ev.append(cite(tun[0], f"br-tun on {host} has no table 4 flow for tunnel id "
+                                   f"{hex(net.segmentation_id)} (network {net.id})"))
+    drops = [f for f in flows if f.actions == "drop" and (f.n_packets or 0) > 0 and f.priority == 0 and f.bridge == "br-tun"]
+    ev += [cite(f) for f in drops[:2]]
+    return ev
+
+
+def _why_reply_lost(pic: Picture, v: PathView, a, b):
+    port = v.port
+    if a.role in ("qvo", "qvb", "qbr", "tap") and b.role in ("qvb", "qbr", "tap", "guest"):
+        ingress = [r for r in pic.of(F.IptablesRule) if r.origin.host == port.host and port.id
+                   and r.chain.endswith(f"i{port.id[:10]}")]
+        drops = [r for r in ingress if r.target == "DROP" and (r.packets or 0) > 0]
+        allows = [r for r in ingress if r.target == "RETURN" and r.sport == "67" and r.dport == "68"]
+        fallback = [r for r in pic.of(F.IptablesRule) if r.origin.host == port.host
+                    and r.chain.endswith("sg-fallback") and r.target == "DROP" and (r.packets or 0) > 0]
+        ev = [cite(r) for r in drops[:2]]
+        if ingress and not allows:
+            ev.append(cite(ingress[0], f"chain {ingress[0].chain} has no RETURN rule for udp 67->68"))
+        ev += [cite(r) for r in fallback[:1]]
+        yield "security-group-drops-dhcp", ev
+        return
+    if a.role.startswith("underlay") or a.role in ("dhcp-tap", "dhcp-ns", "qvo"):
+        dead = [o for o in _port_ovs(pic, port) if o.tag == DEAD_VLAN]
+        if dead:
+            yield "port-dead-vlan", [cite(o) for o in dead]
+            return
+        yield "l2-path-broken", _flow_evidence(pic, b.host, port)
+        return
+    yield "l2-path-broken", []
+
+
+TITLES = {
+    "anti-spoofing-drop": "Frames from {who} are dropped by anti-spoofing: they do not carry the port's MAC/IP",
+    "security-group-drops-dhcp": "The firewall on {host} drops DHCP for {who}",
+    "vif-plug-missing": "{who}'s VIF is not fully plugged on {host}",
+    "port-dead-vlan": "{who}'s OVS port on {host} sits on the dead VLAN 4095",
+    "l2-path-broken": "The L2 path of {who} is broken {where}",
+}
+FIXES = {
+    "anti-spoofing-drop": ["make the guest use the port's MAC and IP, or add them as allowed_address_pairs: "
+                           "openstack port set --allowed-address ip-address=<ip>,mac-address=<mac> <port>"],
+    "security-group-drops-dhcp": ["on {host}: restart neutron-openvswitch-agent (it rebuilds the port's chains)",
+                                  "remove any hand-made rule that drops udp 67/68: iptables-save -c | grep -E '67|68'"],
+    "vif-plug-missing": ["hard reboot the instance (openstack server reboot --hard <server>) so Nova plugs the VIF again",
+                         "check: ip link show | grep {short}; brctl show qbr{short}"],
+    "port-dead-vlan": ["find why the port is dead: openstack port show <port> (binding:vif_type, admin_state_up); "
+                       "neutron-openvswitch-agent log on {host}", "restart neutron-openvswitch-agent on {host}"],
+    "l2-path-broken": ["on {host}: restart neutron-openvswitch-agent (reinstalls flows and tags)",
+                       "trace it: ovs-appctl ofproto/trace br-int in_port=<qvo>,dl_src={mac},dl_dst=ff:ff:ff:ff:ff:ff,"
+                       "udp,nw_src=0.0.0.0,nw_dst=255.255.255.255,udp_src=68,udp_dst=67"],
+}
+
+
+def path_breaks(pic: Picture):
+    """Where the exchange breaks on each port's path, and the finding that explains it."""
+    done = set()
+    for v in path_views(pic):
+        port = v.port
+        req = v.request_break()
+        rep = v.reply_break()
+        if req is not None:
+            a, b = req
+            # a request that reached the server is a server matter (server rules), unless no reply came back
+            for fid, ev in _why_request_lost(pic, v, a, b):
+                yield _finding(fid, ev, port, a, b, "request", done)
+                break
+        elif rep is not None:
+            a, b = rep
+            for fid, ev in _why_reply_lost(pic, v, a, b):
+                yield _finding(fid, ev, port, a, b, "reply", done)
+                break
+
+
+def _finding(fid: str, ev: list, port: Port, a, b, what: str, done: set) -> Finding | None:
+    host = (b.host if b is not None and fid == "l2-path-broken" else None) or port.host or a.host
+    where = _stretch(a, b)
+    texts = [e for e in ev if isinstance(e, str)]
+    ev = [e for e in ev if not isinstance(e, str)]
+    lost = a.first(port.mac, REQUESTS if what == "request" else REPLIES)
+    if lost is not None:
+        ev.insert(0, cite(lost, f"the {what} ({lost.message_type}) is seen on {a.name} "
+                                f"but not on {b.name if b else 'the next hop'}"))
+    fmt = {"who": port.label, "host": host or "?", "where": where, "short": port.short or "", "mac": port.mac}
+    f = Finding(id=fid, severity="critical", subject=port.label, title=TITLES[fid].format(**fmt),
+                evidence=ev, hop=where, fix=[x.format(**fmt) for x in FIXES[fid]] + texts)
+    if f.key in done:
+        return None
+    done.add(f.key)
+    return f
+
+
+def state_checks(pic: Picture):
+    """Data-path faults visible in the state alone, without captures."""
+    for port in pic.guest_ports():
+        dead = [o for o in port.ovs_ports if o.tag == DEAD_VLAN]
+        if dead:
+            yield Finding(id="port-dead-vlan", severity="critical", subject=port.label,
+                          title=TITLES["port-dead-vlan"].format(who=port.label, host=port.host or "?"),
+                          evidence=[cite(o, f"Port {o.name} tag: {o.tag}") for o in dead],
+                          fix=[x.format(host=port.host or "?") for x in FIXES["port-dead-vlan"]])
+        if port.id and port.host and port.host in pic.hosts_with(F.Interface) and port.api and \
+                (port.api.device_owner or "").startswith("compute:"):
+            names = {i.name: i for i in pic.on_host(F.Interface, port.host)}
+            missing = [d for d in (port.device(x) for x in ("tap", "qbr", "qvb", "qvo")) if d not in names]
+            down = [names[d] for d in (port.device(x) for x in ("tap", "qbr", "qvb", "qvo"))
+                    if d in names and names[d].admin_up is False]
+            if missing or down:
+                ev = [cite(port.api, f"port {port.id} is bound to {port.host}")]
+                ev += [cite(i, f"{i.name} is down") for i in down]
+                if missing:
+                    anyi = next(iter(names.values()))
+                    ev.append(cite(anyi, f"{', '.join(missing)} missing from ip link on {port.host}"))
+                yield Finding(id="vif-plug-missing", severity="critical", subject=port.label,
+                              title=TITLES["vif-plug-missing"].format(who=port.label, host=port.host),
+                              evidence=ev, fix=[x.format(short=port.short) for x in FIXES["vif-plug-missing"]])
+
+
+def udp_checksum_bad(pic: Picture):
+    bad = [p for p in pic.of(F.DhcpPacket) if p.udp_checksum_ok is False and p.message_type in REPLIES]
+    if not bad:
+        return
+    by_point = {}
+    for p in bad:
+        by_point.setdefault((p.origin.host, p.origin.namespace, p.origin.interface), []).append(p)
+    ev = [cite(ps[0], f"{len(ps)} replies with a bad UDP checksum on "
+                      f"{' '.join(x for x in k if x)}") for k, ps in by_point.items()][:4]
+    yield Finding(id="udp-checksum-bad", severity="critical", subject=", ".join(sorted({p.client_mac or "?" for p in bad})),
+                  title="DHCP replies carry bad UDP checksums (checksum offload) and the guest drops them",
+                  evidence=ev,
+                  fix=["turn off tx checksum offload where the replies are made or first bridged, e.g. "
+                       "ip netns exec qdhcp-<net> ethtool -K <ns-/tap-device> tx off",
+                       "or add the iptables CHECKSUM fill rule in the qdhcp namespace (as older Neutron did): "
+                       "iptables -t mangle -A POSTROUTING -p udp --dport 68 -j CHECKSUM --checksum-fill"])
+
+
+def mtu_mismatch(pic: Picture):
+    advertised = {}
+    for s in pic.servers:
+        for p in s.processes:
+            for flag in p.flags:
+                if flag.startswith("--dhcp-option-force=option:mtu,") or flag.startswith("--dhcp-option=option:mtu,"):
+                    advertised[(s.host, s.network_id)] = (int(flag.rsplit(",", 1)[1]), p)
+    for pkt in pic.of(F.DhcpPacket):
+        if pkt.message_type == "ACK" and pkt.mtu and pkt.vxlan_vni is None:
+            advertised.setdefault(("ack", pkt.server_id), (pkt.mtu, pkt))
+    if not advertised:
+        return
+    # the underlay: what carries the tunnels on each host
+    underlay = []
+    for port in pic.of(F.OvsPort):
+        if port.interface_type in ("vxlan", "gre", "geneve") and port.options.get("local_ip"):
+            local = port.options["local_ip"]
+            for i in pic.on_host(F.Interface, port.origin.host):
+                if any(a.split("/")[0] == local for a in i.addresses) and i.mtu:
+                    underlay.append((i, port.interface_type))
+    for (host, net), (mtu, fact) in advertised.items():
+        for iface, kind in underlay:
+            overhead = VXLAN_OVERHEAD if kind == "vxlan" else 42
+            if mtu + overhead > iface.mtu:
+                yield Finding(
+                    id="mtu-mismatch", severity="warning", subject=f"network {net or '?'}",
+                    title=f"Guests are told MTU {mtu}, but the {kind} underlay on {iface.origin.host} carries only "
+                          f"{iface.mtu - overhead}",
+                    evidence=[cite(fact, f"advertised MTU {mtu}"),
+                              cite(iface, f"{iface.name} on {iface.origin.host} (tunnel endpoint) has MTU {iface.mtu}")],
+                    fix=["raise the underlay MTU to at least advertised + 50 (VXLAN), or lower the network's MTU: "
+                         "openstack network set --mtu <n> <network>; guests pick it up at their next renewal"])
+                return
+
+
+def rogue_dhcp_server(pic: Picture):
+    known = pic.server_ips()
+    if not known:
+        return
+    rogue = {}
+    for p in pic.of(F.DhcpPacket):
+        if p.message_type in ("OFFER", "ACK", "NAK") and p.server_id and p.server_id not in known:
+            rogue.setdefault(p.server_id, []).append(p)
+    for sid, pkts in rogue.items():
+        yield Finding(id="rogue-dhcp-server", severity="critical", subject=sid,
+                      title=f"A DHCP server that is no Neutron DHCP port answers on the segment: {sid}",
+                      evidence=[cite(p) for p in pkts[:3]],
+                      fix=[f"find it: the OFFER's source MAC {pkts[0].src_mac or '?'} -> openstack port list --mac-address <mac>",
+                           "stop the DHCP server inside that instance; Neutron's port security "
+                           "('Prevent DHCP Spoofing by VM') blocks it when enabled on its port"])
+
+
+def dhcp_server_silent(pic: Picture):
+    """From the client side: a server that gets requests and never answers, while others may."""
+    for s in pic.servers:
+        if not s.ip:
+            continue
+        unanswered = []
+        for p in pic.of(F.DhcpPacket):
+            if p.message_type == "REQUEST" and (p.server_id == s.ip or p.dst_ip == s.ip):
+                answered = any(q.xid == p.xid and q.message_type in ("ACK", "NAK") and q.server_id == s.ip
+                               for q in pic.of(F.DhcpPacket))
+                if not answered:
+                    unanswered.append(p)
+        views = [v for v in path_views(pic) if v.server_host == s.host]
+        ns_silent = [pt for v in views for pt in v.points if pt.role == "dhcp-ns" and pt.first(v.port.mac, REQUESTS)
+                     and not pt.seen(v.port.mac) & set(REPLIES)]
+        client_side = [p for p in pic.of(F.DhcpPacket) if p.message_type == "DISCOVER" and p.vxlan_vni is None]
+        offers_from_me = [p for p in pic.of(F.DhcpPacket) if p.message_type == "OFFER" and p.server_id == s.ip]
+        if unanswered or ns_silent or (client_side and views and not offers_from_me
+                                       and any(pt.role == "dhcp-ns" for v in views for pt in v.points)):
+            ev = [cite(p, f"REQUEST to server {s.ip} xid 0x{(p.xid or 0):08x} unanswered") for p in unanswered[:2]]
+            ev += [cite(pt.packets[0], f"requests reach {pt.name} and no reply leaves it") for pt in ns_silent[:1]]
+            yield Finding(id="dhcp-server-silent", severity="critical", subject=s.ip,
+                          title=f"DHCP server {s.ip} ({s.host}) answers nothing",
+                          evidence=ev, hop=f"{s.host} {s.namespace or ''} {s.interface or ''}".strip(),
+                          fix=[f"look at dnsmasq on {s.host}: ps -o pid,stat,args -C dnsmasq; "
+                               f"ip netns exec {s.namespace or 'qdhcp-<net>'} ss -lunp 'sport = :67'"])
+
+
+RULES = (guest_not_requesting, path_breaks, state_checks, udp_checksum_bad, mtu_mismatch, rogue_dhcp_server,
+         dhcp_server_silent)
