@@ -117,3 +117,22 @@ def port_create(network: str | None, binding_host: str, name: str, fmt: str) -> 
 def port_delete(port_id: str, name: str) -> None:
     Lab(name).cp.delete_port(port_id)
     click.echo(f"port {port_id} deleted")
+
+
+@lab.command()
+@name_option
+@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=True, dir_okay=True),
+              help="Directory to write (must not exist or be empty); with --tar, the .tar.gz file.")
+@click.option("--tar", "as_tar", is_flag=True, help="Write one .tar.gz instead of a directory.")
+def collect(name: str, output: str, as_tar: bool) -> None:
+    """The evidence an operator would have: per node a sosreport-like tree, the API view,
+    console logs and the captures of each guest's last DHCP attempt."""
+    import time as _time
+    from pathlib import Path as _Path
+
+    from whynoip.lab.collect import collect as _collect, collect_tar as _collect_tar
+
+    start = _time.monotonic()
+    lab_ = Lab(name)
+    where = _collect_tar(lab_, _Path(output)) if as_tar else _collect(lab_, _Path(output))
+    click.echo(f"lab {name} collected in {_time.monotonic() - start:.2f}s: {where}")
