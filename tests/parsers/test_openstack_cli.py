@@ -256,6 +256,12 @@ def test_commands_that_are_not_ours(command):
     assert parsers.for_command(command) is not P
 
 
+@pytest.mark.parametrize("path", ["lab/evidence/net1/openstack_port_list_-f_json", "openstack_network_agent_list",
+                                  "sosreport-x/sos_commands/openstack_neutron/neutron_agent-list"])
+def test_paths_route_here(path):
+    assert parsers.for_path(path) is P
+
+
 def test_bad_input_becomes_unparsed():
     (u,) = run("openstack_port_list_-f_json", '[{"ID": "x", ')
     assert isinstance(u, F.Unparsed) and "bad JSON" in u.reason

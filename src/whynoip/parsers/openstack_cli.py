@@ -84,13 +84,15 @@ COMMANDS = (
     r"\bneutron\b(?:\s+\S+)*?\sdhcp-agent-list-hosting-net(?:\s|$)",
     r"\bnova\b(?:\s+\S+)*?\s(?:list|show|service-list)(?:\s|$)",
 )
-PATHS = (
-    "*/openstack_network_*", "*/openstack_subnet_*", "*/openstack_port_*",
-    "*/openstack_server_*", "*/openstack_compute_service_*",
-    "*/neutron_net-*", "*/neutron_subnet-*", "*/neutron_port-*", "*/neutron_agent-*",
-    "*/neutron_dhcp-agent-list-hosting-net*", "*/quantum_*",
-    "*/nova_list*", "*/nova_show*", "*/nova_service-list*",
+_FILES = (
+    "openstack_network_*", "openstack_subnet_*", "openstack_port_*",
+    "openstack_server_*", "openstack_compute_service_*",
+    "neutron_net-*", "neutron_subnet-*", "neutron_port-*", "neutron_agent-*",
+    "neutron_dhcp-agent-list-hosting-net*", "quantum_*",
+    "nova_list*", "nova_show*", "nova_service-list*",
 )
+# sosreport and lab files named after the command, in a directory or on their own
+PATHS = tuple(f"*/{f}" for f in _FILES) + _FILES
 
 # --- what kind of object a command or a set of columns is about ---------------------------
 
