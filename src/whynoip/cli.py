@@ -21,9 +21,10 @@ def _register() -> None:
     from whynoip.lab.cli import lab
 
     cli.add_command(lab)
-    from whynoip.doctor_cli import diagnose
+    from whynoip.doctor_cli import demo, diagnose
 
     cli.add_command(diagnose)
+    cli.add_command(demo)
     try:
         from whynoip.evidence.cli import facts
     except ImportError:

@@ -50,3 +50,58 @@ def write_report(d, fmt: str, output: str | None) -> None:
         Path(output).write_text(text)
     else:
         click.echo(text)
+
+
+@click.command()
+@click.option("--fault", "fault_id", default="dnsmasq-unresponsive", show_default=True,
+              help="Which fault of the lab's catalogue to inject (whynoip lab fault --help lists them).")
+@click.option("--topology", default="default", show_default=True)
+@click.option("--name", default="demo", show_default=True, help="Name of the demo's lab.")
+@click.option("--keep", is_flag=True, help="Leave the lab and the bundle in place afterwards.")
+@click.option("-o", "--output", "bundle_dir", default=None, help="Where to write the collected bundle.")
+def demo(fault_id: str, topology: str, name: str, keep: bool, bundle_dir: str | None) -> None:
+    """Build the lab, break it, collect the evidence as an operator would, and diagnose it."""
+    import tempfile
+
+    from rich.console import Console
+
+    from whynoip.lab import collect, faults
+    from whynoip.lab.lab import Lab
+
+    console = Console()
+    lab = Lab(name)
+    lab.down()
+    out = Path(bundle_dir) if bundle_dir else Path(tempfile.mkdtemp(prefix="whynoip-demo-")) / "bundle"
+    try:
+        console.rule("[bold]1. build the lab")
+        seconds = lab.up(topology)
+        st = lab.status()
+        console.print(f"{len(st['nodes'])} nodes, dnsmasq on "
+                      f"{', '.join(s['node'] for n in st['networks'] for s in n['dhcp_servers'])}, "
+                      f"guests {', '.join(g['name'] for g in st['guests'])} — built in {seconds:.2f}s")
+        guest = st["guests"][0]["name"]
+        a = lab.dhcp(guest)
+        console.print(f"{guest}: {'got ' + str(a.ip) if a.ok else 'got no IP'} in {a.seconds:.2f}s (healthy)")
+        console.rule(f"[bold]2. break it: {fault_id}")
+        record = faults.inject(lab, fault_id)
+        guest = (record or {}).get("guest") or guest
+        a = lab.dhcp(guest)
+        console.print(f"{guest}: {'got ' + str(a.ip) if a.ok else 'got no IP'} in {a.seconds:.2f}s")
+        console.rule("[bold]3. collect the evidence")
+        collect.collect(lab, out)
+        console.print(f"bundle: {out} (what an operator would gather: sosreport-like trees per node, captures, "
+                      f"console logs, the API view)")
+        console.rule(f"[bold]4. whynoip diagnose {out}")
+        d = run_diagnosis(list(read([str(out)])))
+        from whynoip.report.text import render
+        render(d, console)
+        found = [f.id for f in d.findings if f.root_cause]
+        console.rule()
+        console.print(f"injected: [bold]{fault_id}[/]   first root cause reported: "
+                      f"[bold]{found[0] if found else 'none'}[/]")
+    finally:
+        if not keep:
+            lab.down()
+            if not bundle_dir:
+                import shutil
+                shutil.rmtree(out.parent, ignore_errors=True)
