@@ -52,7 +52,8 @@ _DEFAULT_PRIORITY = 32768
 
 def sniff(head: str) -> bool:
     first = head.lstrip().split("\n", 1)[0]
-    return bool(_REPLY_RE.match(first)) or first.lstrip().startswith("cookie=0x") or first.startswith("Flow: ")
+    return (bool(_REPLY_RE.match(first)) or first.lstrip().startswith("cookie=0x")
+            or first.startswith("Flow: ") and "Datapath actions:" in head)
 
 
 def bridge_of(section: Section) -> str | None:
