@@ -83,6 +83,39 @@ def test_filter_df_shows_the_node_mounts_as_the_node_sees_them(tmp_path):
     assert f"{root}/var/lib/neutron" in out and "/mnt/elsewhere" not in out and "/dev/vda" in out
 
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "lab"
+LEAK = re.compile(rb"wnp-|/run/whynoip|whynoip|\.venv|lab\.json|neutron\.db|lease\.env")
+FAULT_WORD = re.compile(rb"(?i)(?<![a-z_])faults?(?![a-z_])")  # not "default", not OVS's cfm_fault
+
+
+def _bundles() -> list[Path]:
+    return sorted(p for p in FIXTURES.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if FIXTURES.is_dir() else []
+
+
+@pytest.mark.parametrize("bundle", _bundles(), ids=lambda p: p.name)
+def test_committed_bundle_names_nothing_of_the_lab_or_its_case(bundle):
+    """The doctor's fixtures (tests/fixtures/make_lab_fixtures.py): only the directory name
+    says which case a bundle is."""
+    case = bundle.name.split("--")[0].split("+")[0]
+    assert (bundle / "README").is_file() and (bundle / "api").is_dir()
+    for f in bundle.rglob("*"):
+        rel = str(f.relative_to(bundle))
+        assert not LEAK.search(rel.encode()) and "fault" not in rel, rel
+        if not f.is_file() or f.suffix == ".pcap":
+            continue
+        data = f.read_bytes()
+        assert not LEAK.search(data), (rel, LEAK.search(data))
+        assert not FAULT_WORD.search(data), (rel, FAULT_WORD.search(data))
+        if case != "healthy":
+            assert case.encode() not in data, rel
+
+
+def test_committed_bundles_stay_small():
+    total = sum(f.stat().st_size for f in FIXTURES.rglob("*") if f.is_file()) if FIXTURES.is_dir() else 0
+    assert total < 20 * 1024 * 1024
+
+
 # --- with a real lab ----------------------------------------------------------------------
 
 def _netns_possible() -> str | None:
