@@ -540,11 +540,13 @@ def collect(lab: Lab, out: Path, *, log_limit: int | None = None, ovs_debug: boo
         raise LabError(f"{out} exists and is not an empty directory")
     out.mkdir(parents=True, exist_ok=True)
     c = Collector(lab, out, log_limit=log_limit, ovs_debug=ovs_debug)
-    for n in topo.nodes:
-        c.node(n.name)
-    c.captures()
-    c.guests()
-    c.api()
+    steps = [(f"node {n.name}", lambda n=n: c.node(n.name)) for n in topo.nodes]
+    steps += [("captures", c.captures), ("guests", c.guests), ("api", c.api)]
+    for what, step in steps:
+        try:  # one part that cannot be collected must not cost the others
+            step()
+        except Exception as e:
+            print(f"whynoip lab collect: {what}: {e}", file=sys.stderr)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     nodes = "".join(f"  {n.name:<10} {n.role} node\n" for n in topo.nodes)
     (out / "README").write_text(README.format(when=when, count=len(topo.nodes), nodes=nodes))
