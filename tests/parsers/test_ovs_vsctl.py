@@ -22,6 +22,7 @@ VM1 = "5c1d0e77-a2b4-4c1e-9f00-3d2a1b0c9e8f"
 CASES = {
     "lab-compute.ovs-vsctl_show": "ovs-vsctl show",
     "lab-network.ovs-vsctl_show": "ovs-vsctl show",
+    "lab-compute.ovs-vsctl_-f_json_show": "ovs-vsctl -f json show",
     "lab-compute.ovs-vsctl_list_interface": "ovs-vsctl list interface",
     "lab-compute.ovs-vsctl_list_port": "ovs-vsctl list port",
     "lab-compute.ovs-vsctl_list_bridge": "ovs-vsctl list bridge",
@@ -73,6 +74,13 @@ def test_show_dead_vlan_missing_device_and_tunnel():
     br = bridges("lab-compute.ovs-vsctl_show")
     assert br["br-int"].fail_mode == "secure" and br["br-int"].datapath_type == "netdev"
     assert br["br-int"].controllers == ["tcp:127.0.0.1:6633"] and br["br-phy"].controllers == []
+
+
+def test_show_ignores_the_json_format_option():
+    # `ovs-vsctl -f json show` prints the same tree as `show`: read by content, not by flag
+    def strip(name):
+        return [(type(f).__name__, f.name, getattr(f, "tag", None)) for f in run(name, command=CASES[name])]
+    assert strip("lab-compute.ovs-vsctl_-f_json_show") == strip("lab-compute.ovs-vsctl_show")
 
 
 def test_list_interface_gives_the_neutron_port_id_and_ofport():
