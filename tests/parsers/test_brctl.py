@@ -73,6 +73,11 @@ def test_registry_routes_here():
     assert parsers.for_path("sos/sos_commands/networking/brctl_show") is P
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sniff_recognises_brctl_and_bridge_link(name: str):
+    assert parsers.sniff((FIXTURES / name).read_text()[:8192]) is P
+
+
 LINES = [ln for name in CASES for ln in (FIXTURES / name).read_text().splitlines()]
 
 

@@ -165,6 +165,11 @@ def test_registry_routes_commands_and_paths_here():
         assert parsers.for_path("sos/sos_commands/networking/" + name) is P, name
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sniff_recognises_every_form(name: str):
+    assert parsers.sniff((FIXTURES / name).read_text()[:8192]) is P
+
+
 LINES = [ln for name in CASES for ln in (FIXTURES / name).read_text().splitlines()[:40]]
 
 

@@ -87,6 +87,11 @@ def test_registry_routes_commands_and_paths_here():
     assert parsers.for_path("x/sos_commands/networking/ip_netns") is P
 
 
+def test_sniff_knows_neutron_namespace_lists_only():
+    assert parsers.sniff((FIXTURES / "hotsos/sos_commands/networking/ip_netns").read_text()) is P
+    assert P.sniff((FIXTURES / "lab.ip_netns").read_text()) is False  # any word list is no proof
+
+
 @given(st.text())
 @settings(max_examples=300, deadline=None)
 def test_any_text_never_raises(text):

@@ -140,6 +140,11 @@ def test_registry_routes_here():
     assert parsers.for_path("sos/" + SOS.split("/", 1)[1] + "ip_netns_exec_qrouter-1_iptables-save") is P
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sniff_recognises_save_and_dash_S(name: str):
+    assert parsers.sniff((FIXTURES / name).read_text()[:8192]) is P
+
+
 LINES = [ln for name in CASES for ln in (FIXTURES / name).read_text().splitlines()[:60]]
 
 

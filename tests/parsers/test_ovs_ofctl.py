@@ -141,6 +141,11 @@ def test_registry_routes_here():
     assert P.bridge_of(section) == "br-tun"
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sniff_recognises_flow_dumps_and_traces(name: str):
+    assert parsers.sniff((FIXTURES / name).read_text()[:8192]) is P
+
+
 LINES = [ln for name in CASES for ln in (FIXTURES / name).read_text().splitlines()[:40]]
 
 

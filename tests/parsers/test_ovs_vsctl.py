@@ -161,6 +161,12 @@ def test_registry_routes_here():
         assert parsers.for_path("sos/sos_commands/openvswitch/" + name) is P, name
 
 
+@pytest.mark.parametrize("name", sorted(n for n in CASES if "_get_" not in n))
+def test_sniff_recognises_show_records_and_dumps(name: str):
+    # (a lone `get` value such as `{peer=patch-tun}` is too little to tell)
+    assert parsers.sniff((FIXTURES / name).read_text()[:8192]) is P
+
+
 LINES = [ln for name in CASES for ln in (FIXTURES / name).read_text().splitlines()[:60]]
 
 

@@ -36,7 +36,11 @@ _LINK_ANY_RE = re.compile(r"^\d+:\s+\S+:\s+<[^>]*>")
 
 
 def sniff(head: str) -> bool:
-    return bool(_BRCTL_HEAD_RE.match(head.split("\n", 1)[0]))
+    first = head.split("\n", 1)[0]
+    if _BRCTL_HEAD_RE.match(first):
+        return True
+    # `bridge link`: ip-like lines, but with a bridge port state and no link/ or inet lines
+    return bool(_LINK_RE.match(first)) and " state " in first and "link/" not in head and " inet" not in head
 
 
 def parse(section: Section) -> Iterator[Fact]:

@@ -62,8 +62,14 @@ _GET_RE = re.compile(r"\bget\s+Interface\s+(?P<name>\S+)\s+(?P<column>\S+)")
 
 def sniff(head: str) -> bool:
     lines = [ln for ln in head.splitlines() if ln.strip()][:3]
-    return bool(lines) and bool(_UUID_RE.match(lines[0].strip())) and len(lines) > 1 and bool(
-        re.match(r"^\s+(Bridge|Manager|ovs_version)\b", lines[1]))
+    if not lines:
+        return False
+    first = lines[0].strip()
+    if _UUID_RE.match(first):  # show
+        return len(lines) > 1 and bool(re.match(r"^\s+(Bridge|Manager|ovs_version)\b", lines[1]))
+    return (bool(re.match(rf"^_uuid\s+: {_UUID}$", first))  # list
+            or first == "AutoAttach table"  # ovsdb-client -f list dump of Open_vSwitch
+            or first.startswith(('{"caption":"AutoAttach table"', '{"data":[[["uuid","')))
 
 
 def parse(section: Section) -> Iterator[Fact]:
