@@ -44,6 +44,7 @@ class DhcpPacket(Fact, tag="dhcp_packet", kw_only=True):
     option the source showed, keyed by option number, rendered as text."""
 
     time: float | None = None
+    time_inferred: bool = False  # the date was not printed (tcpdump without -tttt)
     xid: int | None = None
     op: int | None = None  # 1 request, 2 reply
     message_type: str | None = None
@@ -55,6 +56,8 @@ class DhcpPacket(Fact, tag="dhcp_packet", kw_only=True):
     flags_broadcast: bool | None = None
     secs: int | None = None
     hops: int | None = None
+    server_name: str | None = None  # BOOTP sname
+    boot_file: str | None = None  # BOOTP file
     src_mac: str | None = None
     dst_mac: str | None = None
     src_ip: str | None = None
