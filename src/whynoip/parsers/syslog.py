@@ -87,7 +87,7 @@ _LEADING_LEVELS = {"error": "ERROR", "warning": "WARNING", "warn": "WARNING",
 _TROUBLE_RE = re.compile(
     r"\b(?:error|errors|failed|failure|fatal|panic|segfault|refused|cannot|can't|"
     r"could not|unable to|timed out|out of memory|oom-killer|killed process|no space left|"
-    r"traceback|exception)\b",
+    r"traceback|exception|code=(?:exited,? status=[1-9]\d*|killed|dumped))\b",
     re.I)
 KEPT_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
 
