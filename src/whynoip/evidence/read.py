@@ -130,8 +130,9 @@ def _strip_compression(path: str) -> str:
     return path
 
 
-def choose(cmd: cmdline.CommandLine | None, paths: list[str], head: str) -> ModuleType | None:
-    """The parser for a text section: by command, then by path, then by content."""
+def choose(cmd: cmdline.CommandLine | None, paths: list[str], head: str, content: bool = True) -> ModuleType | None:
+    """The parser for a text section: by command, then by path, then (unless `content` is
+    False) by content."""
     if cmd is not None and cmd.core and not cmd.reader:
         mod = by_command(cmd.core)
         if mod is None and cmd.text != cmd.core:
@@ -146,7 +147,7 @@ def choose(cmd: cmdline.CommandLine | None, paths: list[str], head: str) -> Modu
                 mod = by_path(candidate)
                 if mod is not None:
                     return mod
-    if head.strip():
+    if content and head.strip():
         return by_content(head)
     return None
 
@@ -323,14 +324,19 @@ class _Reader:
         cmd = cmdline.parse(item.command) if item.command else None
         ref_time = item.ref_time if item.ref_time is not None else item.mtime
         paths = [item.match_path] if item.match_path != "-" else []
-        mod = choose(cmd, paths, head_text[:8192])
+        mod = choose(cmd, paths, head_text[:8192], content=False)
         whole_in_head = len(head) < HEAD_BYTES
         small = whole_in_head or (item.size is not None and item.size <= TRANSCRIPT_MAX)
-        # Text no parser claims may be a pasted transcript: with prompts, or (outside a
-        # sosreport, whose files are each one thing) blocks to recognise one by one.
-        if mod is None and cmd is None and (
-                transcript.looks_like_transcript(head_text, _known_command)
-                or (small and item.tree_rel is None)):
+        # Text that neither its command nor its path gives to a parser may be a pasted
+        # transcript (prompts: checked before the content, which is a mix); then the content
+        # decides; then, outside a sosreport (whose files are each one thing), the text is
+        # cut into blocks recognised one by one.
+        if mod is None and cmd is None and transcript.looks_like_transcript(head_text, _known_command):
+            yield from self.transcript(item, opener, notes, encoding, ref_time)
+            return
+        if mod is None:
+            mod = by_content(head_text[:8192]) if head_text.strip() else None
+        if mod is None and cmd is None and small and item.tree_rel is None:
             yield from self.transcript(item, opener, notes, encoding, ref_time)
             return
         if mod is None:

@@ -108,6 +108,37 @@ def parse_prompt(line: str, known: Callable[[str], bool] | None = None, bare_has
     return Prompt(host=host, user=user, command=cmd)
 
 
+# Output without a final newline (a file `cat`, `printf`) leaves the next prompt on its last
+# line: `...option:router,10.0.0.1root@net-02:~# ip netns exec ...`.
+_EMBEDDED_RE = re.compile(r"(?:\[[\w.-]{1,32}@[\w.-]{1,64}(?:\s[^\]]{0,80})?\]|"
+                          r"(?P<user>[\w.-]{1,64})@[\w.-]{1,64}:[^\s#$]{0,200})\s?[#$%][ \t]\S")
+COMMON_USERS = ("root", "stack", "ubuntu", "centos", "cloud-user", "heat-admin", "tripleo-admin",
+                "vagrant", "admin", "debian", "fedora", "ec2-user", "core", "zuul", "cirros", "opc",
+                "rocky", "almalinux", "openstack", "operator")
+
+
+def split_embedded_prompt(line: str, known: Callable[[str], bool] | None = None) -> tuple[str, str] | None:
+    """(output, prompt line) when a full prompt (`user@host:path# cmd`, `[user@host dir]# cmd`)
+    follows output on the same line; None otherwise."""
+    if "@" not in line:
+        return None
+    for m in _EMBEDDED_RE.finditer(line, 1):
+        start = m.start()
+        user = m["user"]
+        if user is not None:
+            # the user name glued to the output: only a well-known one can be told apart
+            cut = next((len(user) - len(u) for u in COMMON_USERS if user.endswith(u)), None)
+            if cut is None:
+                continue
+            start += cut
+        if start == 0:
+            continue
+        p = parse_prompt(line[start:], known)
+        if p is not None and p.command:
+            return line[:start], line[start:]
+    return None
+
+
 # --- pieces -----------------------------------------------------------------------------------
 
 @dataclass(slots=True)
@@ -159,7 +190,7 @@ def _is_prose(line: str) -> bool:
         return False
     if _NOTE_RE.match(s):
         return True
-    if _TIME_START_RE.match(s):
+    if _TIME_START_RE.match(s) or s[0].isdigit():
         return False
     toks = s.split()
     words = sum(1 for t in toks if _WORD_RE.match(t))
@@ -338,6 +369,12 @@ def split(text_lines: list[str], first_line: int = 1, recognise: Recognise | Non
     while i < len(lines):
         p = parse_prompt(lines[i], known, bare_hash)
         if p is None:
+            glued = split_embedded_prompt(lines[i], known)
+            if glued is not None:
+                # the output's last line, then the prompt on its own (same line number)
+                lines[i:i + 1] = list(glued)
+                nums[i:i + 1] = [nums[i], nums[i]]
+                continue
             segments[-1][2].append(lines[i])
             segments[-1][3].append(nums[i])
             i += 1
@@ -391,7 +428,9 @@ def split(text_lines: list[str], first_line: int = 1, recognise: Recognise | Non
             if other is not None and other is not own_parser:
                 loose.extend(_pieces_from("block", blines, bnums, None, None, None, recognise))
             elif _prose_block(blines):
+                # the ticket talks: the command's output is over, what follows is loose text
                 result.prose_lines += len(blines)
+                loose.append(Piece(kind="prose", lines=[], line_map=[]))
             else:
                 # more of the command's output (blank lines inside it, e.g. iptables -L)
                 for g in range(own_nums[-1] + 1, bnums[0]):
