@@ -222,3 +222,24 @@ def test_any_mix_of_record_shapes_never_raises(lines):
 @settings(max_examples=100, deadline=None)
 def test_any_bytes_never_raise(data):
     run("fuzz.log", data.decode("utf-8", errors="replace"))
+
+
+def test_the_labs_own_agent_log_reads_back(tmp_path):
+    # the lab's agents write oslo.log-style files; their traceback lines repeat the context
+    oslolog = pytest.importorskip("whynoip.lab.oslolog")
+    path = tmp_path / "neutron-dhcp-agent.log"
+    log = oslolog.OsloLogger(path, "neutron.agent.dhcp.agent")
+    log.info("Synchronizing state")
+    try:
+        raise RuntimeError("Exit code: 1; Stdin: ; Stdout: ; Stderr: boom")
+    except RuntimeError:
+        log.exception("Unable to enable dhcp for e134ba9d-0187-4cfe-b42e-29368826cef5.",
+                      request_id=oslolog.new_request_id())
+    log.debug("noise")
+    section = Section.from_text(path.read_text(), F.Origin(path=str(path), line=1))
+    facts = list(P.parse(section))
+    ev = events(facts)
+    assert [e.signal for e in ev] == ["dhcp-sync-start", "dhcp-action-failed"]
+    assert ev[1].message.splitlines()[-1].startswith("RuntimeError: Exit code: 1")
+    assert ev[1].request_id.startswith("req-") and ev[1].service == "neutron-dhcp-agent"
+    assert facts[-1].dropped == {"DEBUG": 1}

@@ -74,14 +74,23 @@ def sniff(head: str) -> bool:
     return _SNIFF_RE.search(head) is not None
 
 
-class _Record:
-    __slots__ = ("offset", "line", "time", "level", "prefix", "lines", "extra", "hit")
+def _stamp_time(stamp: str) -> float | None:
+    """The time of a record header's stamp (3.x `3-Mar-2019::11:02:17` or ISO): parsed only
+    for kept records and the first and last one, not for every line of a big log."""
+    if "::" in stamp:
+        return rabbit_old_time(stamp)
+    t = iso_time(stamp)
+    return t[0] if t else None
 
-    def __init__(self, offset: int, line: str, time: float | None, level: str, prefix: str,
+
+class _Record:
+    __slots__ = ("offset", "line", "stamp", "level", "prefix", "lines", "extra", "hit")
+
+    def __init__(self, offset: int, line: str, stamp: str, level: str, prefix: str,
                  first: str | None):
         self.offset = offset
         self.line = line
-        self.time = time
+        self.stamp = stamp
         self.level = level
         self.prefix = prefix  # repeated by RabbitMQ 3.9+ on every line of the record
         self.lines: list[str] = [] if first is None else [first]
@@ -121,7 +130,8 @@ def parse(section: Section) -> Iterator[Fact]:
             return []
         tally.kept += 1
         return log_events(section.origin_at(rec.offset, text=rec.line), message=message,
-                          time=rec.time, service=SERVICE, level=rec.level, matches=matches)
+                          time=_stamp_time(rec.stamp), service=SERVICE, level=rec.level,
+                          matches=matches)
 
     def orphan_fact() -> Unparsed:
         o = section.origin_at(orphans[0])
@@ -132,13 +142,14 @@ def parse(section: Section) -> Iterator[Fact]:
                                "log, or the log was cut in the middle of a record)")
 
     offset = -1
+    first_stamp = last_stamp = None
     try:
         for offset, line in enumerate(section.lines()):
             head = None
             if line[:1] == "=":
                 m = _OLD_HEAD_RE.match(line)
                 if m:
-                    head = (rabbit_old_time(m["time"]), _OLD_LEVELS[m["kind"]], None, None)
+                    head = (m["time"], _OLD_LEVELS[m["kind"]], None, None)
             elif line[:1].isdigit():
                 m = _NEW_HEAD_RE.match(line)
                 if m and m["level"] in _NEW_LEVELS:
@@ -146,8 +157,7 @@ def parse(section: Section) -> Iterator[Fact]:
                     if cur is not None and cur.prefix and prefix.rstrip() == cur.prefix.rstrip():
                         cur.add(m["msg"])  # 3.9+: the same record, prefix repeated
                         continue
-                    t = iso_time(m["date"])
-                    head = (t[0] if t else None, _NEW_LEVELS[m["level"]], prefix, m["msg"])
+                    head = (m["date"], _NEW_LEVELS[m["level"]], prefix, m["msg"])
             if head is None:
                 if cur is None:
                     if line.strip():
@@ -159,10 +169,12 @@ def parse(section: Section) -> Iterator[Fact]:
                 yield orphan_fact()
             if cur is not None:
                 yield from flush(cur)
-            time, level, prefix, first = head
+            stamp, level, prefix, first = head
             tally.records += 1
-            tally.saw_time(time)
-            cur = _Record(offset, line, time, level, prefix or "", first)
+            if first_stamp is None:
+                first_stamp = stamp
+            last_stamp = stamp
+            cur = _Record(offset, line, stamp, level, prefix or "", first)
     except Exception as e:  # a broken stream: say where it broke, keep what was read
         yield Unparsed(origin=section.origin_at(max(offset, 0)),
                        reason=f"reading the log failed: {type(e).__name__}: {e}")
@@ -171,4 +183,7 @@ def parse(section: Section) -> Iterator[Fact]:
     if cur is not None:
         yield from flush(cur)
     tally.lines = offset + 1
+    for stamp in (first_stamp, last_stamp):
+        if stamp is not None:
+            tally.saw_time(_stamp_time(stamp))
     yield tally.summary(section, SERVICE)

@@ -156,6 +156,21 @@ def parse(section: Section) -> Iterator[Fact]:
     junk: list[int] = []  # offsets of lines no syslog format fits
     binary = False
     zone_offset = 0.0  # seconds east of UTC of BSD-style times, when journalctl says
+    day_starts: dict[str, float | None] = {}  # "Feb 10" -> its midnight (year inferred once)
+
+    def bsd_time(stamp: str) -> float | None:
+        # `Feb 10 16:18:11[.123]`: the date part is looked up once per day, not per line
+        day, _, clock = stamp.rpartition(" ")
+        start = day_starts.get(day, False)
+        if start is False:
+            t = syslog_time(day + " 00:00:00", ref_time)
+            start = day_starts[day] = (t[0] - zone_offset) if t else None
+        if start is None or len(clock) < 8 or clock[2] != ":" or clock[5] != ":":
+            return None
+        try:
+            return start + int(clock[:2]) * 3600 + int(clock[3:5]) * 60 + float(clock[6:])
+        except ValueError:
+            return None
 
     def flush(rec: _Record) -> list[Fact]:
         message = rec.msg
@@ -163,9 +178,9 @@ def parse(section: Section) -> Iterator[Fact]:
             message += "\n" + "\n".join(rec.cont)
             if rec.extra:
                 message += f"\n[{rec.extra} more lines]"
-        origin = section.origin_at(rec.offset, text=rec.line)
         program = rec.prog.rsplit("/", 1)[-1]
         if program in DNSMASQ_PROGRAMS and _dnsmasq_log is not None:
+            origin = section.origin_at(rec.offset, text=rec.line)
             try:
                 facts = _as_facts(_dnsmasq_log.parse_message(
                     message, origin=origin, time=rec.time, time_inferred=rec.inferred,
@@ -178,7 +193,7 @@ def parse(section: Section) -> Iterator[Fact]:
                 return facts
         level, logger, request_id, instance, text = _stated_level(message)
         headline = text.split("\n", 1)[0]
-        matches = signature_matches(text, headline) if signatures.has_needle(text) else []
+        matches = signature_matches(text, headline)
         if not matches:
             if level is None:
                 if not _TROUBLE_RE.search(headline):
@@ -188,6 +203,7 @@ def parse(section: Section) -> Iterator[Fact]:
                 tally.drop(level)
                 return []
         tally.kept += 1
+        origin = section.origin_at(rec.offset, text=rec.line)
         return log_events(origin, message=text, time=rec.time, time_inferred=rec.inferred,
                           service=program, level=level, logger=logger, request_id=request_id,
                           pid=rec.pid, params={"instance": instance} if instance else None,
@@ -221,6 +237,7 @@ def parse(section: Section) -> Iterator[Fact]:
                     z = _JOURNAL_ZONE_RE.match(line)
                     if z:  # BSD-style times below are in this zone, not UTC
                         zone_offset = _zone_offset(z["zone"])
+                        day_starts.clear()
                     continue  # journalctl's own headers, blank lines: not log records
                 if cur is not None:  # keep the facts in line order
                     yield from flush(cur)
@@ -235,8 +252,7 @@ def parse(section: Section) -> Iterator[Fact]:
                 t = iso_time(m["iso"])
                 time, inferred = (t[0] if t else None), False
             else:
-                t = syslog_time(m["bsd"], ref_time)
-                time, inferred = (t[0] - zone_offset if t else None), True
+                time, inferred = bsd_time(m["bsd"]), True
             tally.records += 1
             tally.saw_time(time, inferred)
             cur = _Record(offset, line, time, inferred, m["prog"],
