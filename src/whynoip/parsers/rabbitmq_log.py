@@ -74,6 +74,14 @@ def sniff(head: str) -> bool:
     return _SNIFF_RE.search(head) is not None
 
 
+def _may_match(text: str) -> bool:
+    """The prefilter for records below WARNING: the broker logs its signatures at INFO with a
+    capital letter ("Free disk space is insufficient", "Disabling disk free space
+    monitoring"), and only older releases may log an alarm change at INFO; the rest (alarm
+    set, enospc, partitions, inconsistent_cluster) come as warnings or errors, kept anyway."""
+    return signatures.may_match_quiet(text) or "resource limit alarm" in text
+
+
 def _stamp_time(stamp: str) -> float | None:
     """The time of a record header's stamp (3.x `3-Mar-2019::11:02:17` or ISO): parsed only
     for kept records and the first and last one, not for every line of a big log."""
@@ -95,14 +103,14 @@ class _Record:
         self.prefix = prefix  # repeated by RabbitMQ 3.9+ on every line of the record
         self.lines: list[str] = [] if first is None else [first]
         self.extra = 0
-        self.hit = level in KEPT_LEVELS or (first is not None and signatures.has_needle(first))
+        self.hit = level in KEPT_LEVELS or (first is not None and _may_match(first))
 
     def add(self, text: str) -> None:
         if len(self.lines) < MAX_CONTINUATION:
             self.lines.append(text)
         else:
             self.extra += 1
-        if not self.hit and signatures.has_needle(text):
+        if not self.hit and _may_match(text):
             self.hit = True
 
 
