@@ -52,8 +52,17 @@ def redact(text: str) -> str:
         text = _MORE_CRED.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     text = _FLAG.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{MASK}", text)
     text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{MASK}", text)
-    text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    text = _KEY_VALUE.sub(_mask_value, text)
     return text
+
+
+_PLAIN_VALUE = re.compile(r"-?\d+(?:\.\d+)?|true|false|yes|no|none|null", re.I)
+
+
+def _mask_value(m: re.Match) -> str:
+    if _PLAIN_VALUE.fullmatch(m.group(3)):  # token_cache_time = 300: no secret
+        return m.group(0)
+    return f"{m.group(1)}{m.group(2)}{MASK}"
 
 
 def secret_name(name: str) -> bool:
@@ -99,10 +108,10 @@ def redact_fact(fact: Fact) -> Fact:
         if r is not v and r != v:
             changes[name] = r
     key = getattr(fact, "key", None)
-    value = changes.get("value", getattr(fact, "value", None))
-    if isinstance(key, str) and isinstance(value, str) and value and value != MASK and secret_name(key) \
-            and not _harmless(key, value):
-        changes["value"] = MASK
+    value = getattr(fact, "value", None)
+    if isinstance(key, str) and isinstance(value, str) and value and "value" not in changes \
+            and secret_name(key) and not _harmless(key, value):
+        changes["value"] = MASK  # (a URL's password was masked above; the rest of it stays)
     return msgspec.structs.replace(fact, **changes) if changes else fact
 
 

@@ -239,6 +239,8 @@ def text_lines(opener: Callable[[], BinaryIO], notes: ReadNotes, encoding: str =
         notes.fail(e)
     finally:
         notes.lines = n
+        if notes.error is not None:
+            notes.error_line = n  # the break was met reading ahead: it is after the last line
         try:
             text.close()
         except STREAM_ERRORS:

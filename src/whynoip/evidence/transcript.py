@@ -259,6 +259,7 @@ def _split_grep(lines: list[str], line_map: list[int]) -> list[tuple[str | None,
 
 
 _LINE_NO_RE = re.compile(r"^(\d+)[:-]")
+_GREPS = ("grep", "egrep", "fgrep", "zgrep", "zegrep", "xzgrep", "bzgrep", "rg", "ag")
 
 
 def _strip_line_numbers(lines: list[str]) -> list[str] | None:
@@ -332,11 +333,14 @@ def _pieces_from(kind: str, lines: list[str], nums: list[int], cmd: cmdline.Comm
         return [Piece(kind=kind, lines=ls, line_map=ns, command=cmd, host=host, namespace=namespace,
                       source=src, parser=recognise("\n".join(ls[:200]), src, None if src else cmd))
                 for src, ls, ns in runs]
-    if cmd is not None and cmd.program in ("grep", "egrep", "fgrep", "zgrep") and \
-            re.search(r"(?:^|\s)-[A-Za-z]*n", cmd.core):
-        stripped = _strip_line_numbers(lines)
-        if stripped is not None:
-            lines = stripped
+    if cmd is not None and cmd.program in _GREPS:
+        if "--" in lines:  # the separator between context groups (-A/-B/-C)
+            kept = [(ln, n) for ln, n in zip(lines, nums) if ln != "--"]
+            lines, nums = [ln for ln, _ in kept], [n for _, n in kept]
+        if re.search(r"(?:^|\s)-[A-Za-z]*n", cmd.core):
+            stripped = _strip_line_numbers(lines)
+            if stripped is not None:
+                lines = stripped
     src = cmd.files[0] if cmd is not None and cmd.reader and len(cmd.files) == 1 else None
     return [Piece(kind=kind, lines=lines, line_map=nums, command=cmd, host=host, namespace=namespace,
                   source=src, parser=recognise("\n".join(lines[:200]), src, cmd))]
