@@ -106,6 +106,11 @@ def rewriter_for(lab: Lab, node: str | None) -> Rewriter:
     pkg = Path(__file__).resolve().parent.parent
     rw.add(re.escape(str(pkg / "lab")) + "/", "/usr/lib/python3/dist-packages/neutron/agent/linux/")
     rw.add(re.escape(str(pkg)) + "/", "/usr/lib/python3/dist-packages/neutron/")
+    # ... and what they raise as what Neutron's agents raise when a command they run fails
+    rw.add(r"\bwhynoip\.errors\.LabError\b", "neutron_lib.exceptions.ProcessExecutionError")
+    rw.add(r"\bLabError\b", "ProcessExecutionError")
+    rw.add(r"\bwhynoip\.lab\.", "neutron.agent.linux.")
+    rw.add(r"\bwhynoip\.", "neutron.")
     return rw
 
 
