@@ -111,6 +111,17 @@ def test_committed_bundle_names_nothing_of_the_lab_or_its_case(bundle):
             assert case.encode() not in data, rel
 
 
+def test_committed_bundles_are_the_cases_the_script_makes():
+    cp = subprocess.run([sys.executable, str(FIXTURES.parent / "make_lab_fixtures.py"), "--list"],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    cases = cp.stdout.split()
+    assert cases[:2] == ["healthy--default", "healthy--ha"]
+    assert all(re.fullmatch(r"[a-z0-9-]+(\+[a-z0-9-]+)?--(default|ha)", c) for c in cases), cases
+    stale = [b.name for b in _bundles() if b.name not in cases]
+    assert not stale, f"bundles of cases the script no longer makes: {stale}"
+
+
 def test_committed_bundles_stay_small():
     total = sum(f.stat().st_size for f in FIXTURES.rglob("*") if f.is_file()) if FIXTURES.is_dir() else 0
     assert total < 20 * 1024 * 1024
