@@ -21,7 +21,9 @@ CAUSES: dict[str, tuple[str, ...]] = {
                              "port-binding-failed"),
     "pacemaker-resource-stopped": ("dnsmasq-not-running", "dhcp-agent-down", "rabbitmq-unreachable"),
     "clock-skew": ("dhcp-agent-down", "l2-agent-down"),
-    "dhcp-agent-down": ("host-entry-missing", "dnsmasq-not-running", "network-not-hosted"),
+    # a stopped agent leaves dnsmasq running; it only stops a dead one from being respawned,
+    # so both are named when both are found, dnsmasq first (see SPECIFICITY)
+    "dhcp-agent-down": ("host-entry-missing", "network-not-hosted"),
     "dhcp-agent-misconfigured": ("dnsmasq-not-running", "dhcp-namespace-broken"),
     "network-not-hosted": ("dnsmasq-not-running", "dhcp-server-silent", "host-entry-missing"),
     "l2-agent-down": ("port-binding-failed", "port-dead-vlan", "l2-path-broken"),
@@ -52,9 +54,9 @@ SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 # among root causes of equal severity: the more specific and nearer the cause, the earlier
 SPECIFICITY = {fid: i for i, fid in enumerate((
     "disk-full", "rabbitmq-disk-alarm", "rabbitmq-cluster-inconsistent", "pacemaker-resource-stopped",
-    "libvirt-unavailable", "clock-skew", "rabbitmq-unreachable", "dhcp-agent-misconfigured", "dhcp-agent-down",
+    "libvirt-unavailable", "clock-skew", "rabbitmq-unreachable", "dhcp-agent-misconfigured",
     "network-not-hosted", "dhcp-disabled", "dnsmasq-port-conflict", "dhcp-namespace-broken", "dnsmasq-unresponsive",
-    "dnsmasq-respawn-loop", "dnsmasq-not-running", "dhcp-lease-limit", "stale-lease", "host-entry-conflict",
+    "dnsmasq-respawn-loop", "dnsmasq-not-running", "dhcp-agent-down", "dhcp-lease-limit", "stale-lease", "host-entry-conflict",
     "host-entry-missing", "rogue-dhcp-server", "udp-checksum-bad", "anti-spoofing-drop", "security-group-drops-dhcp",
     "port-dead-vlan", "vif-plug-missing", "port-binding-failed", "l2-agent-down", "l2-path-broken", "mtu-mismatch",
     "guest-not-requesting", "dhcp-options-wrong", "dnsmasq-unicast-renew-bug", "dhcp-nak", "nova-compute-down",

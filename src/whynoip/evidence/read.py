@@ -183,6 +183,18 @@ class _Once:
         return s
 
 
+def _capture_command(path: str) -> str | None:
+    """A capture named after the command that took it, sosreport style
+    (`ip_netns_exec_qdhcp-X_tcpdump_-i_ns-1234.pcap`): where it was taken."""
+    stem = os.path.basename(path)
+    for ext in (".pcapng", ".pcap", ".cap"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+    if stem.startswith(("tcpdump_", "ip_netns_exec_")) and "tcpdump" in stem:
+        return cmdline.command_from_filename(stem)
+    return None
+
+
 def _origin(item: evopen.Item, line: int = 1, cmd: cmdline.CommandLine | None = None, **kw) -> Origin:
     return Origin(path=kw.get("path", item.path), line=line, host=kw.get("host", item.host),
                   namespace=kw.get("namespace", cmd.namespace if cmd else None),
@@ -307,7 +319,8 @@ class _Reader:
         opener = self._reopener(item, head, f, notes)
         self.summary.sections += 1
         mod = _binary_parser(item.match_path)
-        origin = _origin(item, cmd=cmdline.parse(item.command) if item.command else None)
+        command = item.command or _capture_command(item.path)
+        origin = _origin(item, cmd=cmdline.parse(command) if command else None)
         if mod is None:
             yield Unparsed(origin=origin, reason="packet capture, but no pcap parser is available")
             return
@@ -346,7 +359,8 @@ class _Reader:
                 self.summary.skipped["sosreport files not about DHCP"] += 1
                 return
             self.summary.sections += 1
-            end = head_text.count("\n") + (0 if head_text.endswith("\n") else 1) if whole_in_head else None
+            end = head_text.count("\n") + (0 if head_text.endswith("\n") else 1) if whole_in_head else \
+                (_count_lines(opener) if not item.once and small else None)
             reason = NO_PARSER if item.size is None or item.size <= TRANSCRIPT_MAX else \
                 f"{NO_PARSER} (and it is too large to be read as a pasted transcript)"
             yield Unparsed(origin=_origin(item, cmd=cmd), end_line=end, reason=reason)
@@ -435,6 +449,20 @@ def _notes(origin: Origin, notes: ReadNotes) -> Iterator[Unparsed]:
     if notes.reopened:
         yield Unparsed(origin=at(0), reason="the parser asked for a streamed input twice; "
                                             "the second reading found nothing")
+
+
+def _count_lines(opener: Callable[[], BinaryIO]) -> int | None:
+    """How many lines a file has (for the range of an Unparsed), or None if it cannot say."""
+    n = 0
+    last = b"\n"
+    try:
+        with opener() as f:
+            while chunk := f.read(1 << 20):
+                n += chunk.count(b"\n")
+                last = chunk[-1:]
+    except STREAM_ERRORS:
+        return None
+    return n + (0 if last == b"\n" else 1)
 
 
 def _close(f: BinaryIO) -> None:

@@ -118,9 +118,15 @@ def path_views(pic: Picture) -> list[PathView]:
                 # a capture on this port's own device that saw nothing from it still counts
                 if not (pt.interface and port.id and pt.interface[3:] == port.id[:11]):
                     continue
-            mine.append(Point(pt.host, pt.namespace, pt.interface, role, pt.packets, pt.source))
+            host = pt.host if pt.host or role != "guest" else (port.guest or "guest")
+            mine.append(Point(host, pt.namespace, pt.interface, role, pt.packets, pt.source))
         if not mine:
             continue
+        # a server branch belongs to a host that serves DHCP: its capture points say so, or the
+        # servers seen in the state do; an underlay capture on another compute node is not one
+        serving = {s.host for s in pic.servers if s.network_id in (port.network_id, None)}
+        serving |= {p.host for p in mine if p.role in ("dhcp-tap", "dhcp-ns")}
+        mine = [p for p in mine if p.role != "underlay-server" or p.host in serving]
         server_hosts = sorted({p.host for p in mine if p.role in ("underlay-server", "dhcp-tap", "dhcp-ns")},
                               key=str) or [None]
         for sh in server_hosts:

@@ -6,6 +6,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import msgspec
+
 from whynoip import facts as F
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -118,12 +120,25 @@ def build(facts: list[F.Fact]) -> Picture:
         if f.origin.host:
             pic.hosts.add(f.origin.host)
     for n in pic.of(F.ApiNetwork):
-        pic.networks[n.id] = n
+        pic.networks[n.id] = merge(pic.networks.get(n.id), n)
     for s in pic.of(F.ApiSubnet):
-        pic.subnets[s.id] = s
+        pic.subnets[s.id] = merge(pic.subnets.get(s.id), s)
     _servers(pic)
     _ports(pic)
     return pic
+
+
+def merge(old, new):
+    """One API object seen in several outputs (`list` and `show`): each field from whichever
+    output has it; the first seen keeps its origin, so evidence cites the fuller one first."""
+    if old is None:
+        return new
+    empty = (None, [], {}, "")
+    changes = {}
+    for name in new.__struct_fields__:
+        if name != "origin" and getattr(old, name) in empty and getattr(new, name) not in empty:
+            changes[name] = getattr(new, name)
+    return msgspec.structs.replace(old, **changes) if changes else old
 
 
 def _network_in(text: str | None) -> str | None:
@@ -196,7 +211,7 @@ def _ports(pic: Picture) -> None:
         if not p.mac:
             continue
         port = ports.setdefault(norm_mac(p.mac), Port(id=p.id, mac=norm_mac(p.mac)))
-        port.api = p
+        port.api = p = merge(port.api, p)
         port.id = p.id
         port.ip = p.fixed_ips[0] if p.fixed_ips else port.ip
         port.network_id = p.network_id
