@@ -146,3 +146,17 @@ def test_real_parsers_read_the_real_sosreport():
         errors = [f for f in facts if type(f).__name__ == "LogEvent" and f.level == "ERROR"
                   and f.origin.path.endswith("neutron-dhcp-agent.log.1")]
         assert errors
+
+
+def test_a_sosreport_file_named_alone_keeps_its_context(fake_parsers):
+    f = SAMPLE / "sos_commands" / "networking" / f"ip_netns_exec_{FIP}_ip_address_show"
+    facts = [x for x in read([str(f)]) if isinstance(x, LogEvent)]
+    assert facts[0].origin.host == "compute4" and facts[0].origin.namespace == FIP
+    assert facts[0].params["ref_time"] == str(TAKEN)
+
+
+def test_unparsed_file_range_counts_its_lines(fake_parsers):
+    ps = SAMPLE / "sos_commands" / "process" / "ps_auxwwwm"
+    [u] = [x for x in read([str(ps)]) if isinstance(x, Unparsed)]
+    assert (u.origin.line, u.end_line) == (1, len(ps.read_bytes().splitlines()))
+    assert u.origin.command == "ps auxwwwm"

@@ -89,8 +89,41 @@ def inputs(paths: list[str], stdin: BinaryIO | None = None) -> Iterator[Event]:
             except OSError as e:
                 yield Problem(p, describe_error(e))
                 continue
-            yield Item(path=p, match_path=os.path.abspath(p), opener=partial(open, p, "rb"),
-                       size=st.st_size, mtime=st.st_mtime, explicit=True)
+            item = Item(path=p, match_path=os.path.abspath(p), opener=partial(open, p, "rb"),
+                        size=st.st_size, mtime=st.st_mtime, explicit=True)
+            _place_in_tree(item)
+            yield item
+
+
+def _place_in_tree(item: Item) -> None:
+    """A file named alone that sits inside a sosreport tree (`sosreport-x/sos_commands/
+    process/ps_auxwwwm`) gets what the tree says: host, date, the command of its name."""
+    path = os.path.abspath(item.path)
+    d = os.path.dirname(path)
+    for _ in range(8):
+        parent = os.path.dirname(d)
+        if parent == d:
+            return  # the file system's root holds etc/ and var/ too: it is no sosreport
+        try:
+            names = {n for n in os.listdir(d) if os.path.isdir(os.path.join(d, n))}
+        except OSError:
+            names = set()
+        if sosreport.looks_like_tree(names):
+            files = {}
+            for rel in sosreport.CONTEXT_FILES:
+                text = _read_small(os.path.join(d, rel))
+                if text is not None:
+                    files[rel] = text
+            host, when = sosreport.context_from(files)
+            rel = os.path.relpath(path, d).replace(os.sep, "/")
+            item.host = tree_host(os.path.basename(d), host, False)
+            item.ref_time = when
+            item.tree_rel = rel
+            item.match_path = "/" + rel
+            cmd_name = sosreport.command_file(rel)
+            item.command = command_from_filename(cmd_name) if cmd_name else None
+            return
+        d = parent
 
 
 def _stdin() -> BinaryIO:

@@ -191,9 +191,14 @@ def binary_reader(opener: Callable[[], BinaryIO], notes: ReadNotes) -> BinaryIO:
     return io.BufferedReader(Guarded(inner, notes), buffer_size=1 << 16)  # type: ignore[arg-type]
 
 
+CHUNK = 256 * 1024  # characters decoded at a time
+
+
 def text_lines(opener: Callable[[], BinaryIO], notes: ReadNotes, encoding: str = "utf-8") -> Iterator[str]:
     """The lines of a byte stream, without line ends (LF or CRLF). Never raises for bad
-    data: see `ReadNotes`."""
+    data: see `ReadNotes`. Text is decoded and split a chunk at a time; only a chunk with
+    something odd in it (CR, U+FFFD, a private key, a very long line) is looked at line by
+    line."""
     try:
         raw = opener()
     except STREAM_ERRORS as e:
@@ -201,40 +206,47 @@ def text_lines(opener: Callable[[], BinaryIO], notes: ReadNotes, encoding: str =
         return
     text = io.TextIOWrapper(io.BufferedReader(Guarded(raw, notes), buffer_size=1 << 16),  # type: ignore[arg-type]
                             encoding=encoding, errors="replace", newline="\n")
-    readline = text.readline
-    in_key = False
     n = notes.lines
+    carry = ""
+    skipping = False  # inside an over-long line, after its first MAX_LINE characters
+    state = [False]  # inside a private key block
     try:
         while True:
-            line = readline(MAX_LINE)
-            if not line:
+            chunk = text.read(CHUNK)
+            if not chunk:
                 break
-            n += 1
-            if line[-1] == "\n":
-                line = line[:-1]
-                if line and line[-1] == "\r":
-                    line = line[:-1]
-            elif len(line) >= MAX_LINE:
-                # an over-long line: keep its start, skip the rest of it
-                notes.cut_lines += 1
-                if notes.first_cut is None:
-                    notes.first_cut = n
-                while True:
-                    rest = readline(MAX_LINE)
-                    if not rest or rest[-1] == "\n":
-                        break
-            if notes.replaced_line is None and "\ufffd" in line:
-                notes.replaced_line = n
-            if in_key:
-                if "-----END" in line:
-                    in_key = False
-                else:
-                    line = KEY_MASK
-            elif "PRIVATE KEY-----" in line and "-----BEGIN" in line:
-                in_key = True
-                notes.keys += 1
-            notes.lines = n
-            yield line
+            if skipping:
+                i = chunk.find("\n")
+                if i < 0:
+                    continue
+                chunk = chunk[i + 1:]
+                skipping = False
+            if carry:
+                chunk = carry + chunk
+            lines = chunk.split("\n")
+            carry = lines.pop()
+            cut_last = False
+            if len(carry) >= MAX_LINE:
+                lines.append(carry)
+                carry = ""
+                skipping = cut_last = True
+            if not lines:
+                continue
+            if (len(chunk) < MAX_LINE and not state[0] and "\r" not in chunk and "PRIVATE KEY-----" not in chunk
+                    and (notes.replaced_line is not None or "\ufffd" not in chunk)):
+                n += len(lines)
+                notes.lines = n
+                yield from lines
+                continue
+            for line in _odd_lines(lines, n, notes, state, cut_last):
+                n += 1
+                notes.lines = n
+                yield line
+        if carry:  # the last line, without a line end
+            for line in _odd_lines([carry], n, notes, state, False):
+                n += 1
+                notes.lines = n
+                yield line
     except STREAM_ERRORS as e:  # decoding machinery failing on a broken stream
         notes.fail(e)
     finally:
@@ -245,6 +257,30 @@ def text_lines(opener: Callable[[], BinaryIO], notes: ReadNotes, encoding: str =
             text.close()
         except STREAM_ERRORS:
             pass
+
+
+def _odd_lines(lines: list[str], n: int, notes: ReadNotes, state: list[bool], cut_last: bool) -> Iterator[str]:
+    last = len(lines) - 1
+    for i, line in enumerate(lines):
+        num = n + i + 1
+        if line and line[-1] == "\r":
+            line = line[:-1]
+        if len(line) > MAX_LINE or (cut_last and i == last):
+            line = line[:MAX_LINE]
+            notes.cut_lines += 1
+            if notes.first_cut is None:
+                notes.first_cut = num
+        if notes.replaced_line is None and "\ufffd" in line:
+            notes.replaced_line = num
+        if state[0]:
+            if "-----END" in line:
+                state[0] = False
+            else:
+                line = KEY_MASK
+        elif "PRIVATE KEY-----" in line and "-----BEGIN" in line:
+            state[0] = True
+            notes.keys += 1
+        yield line
 
 
 def blank_keys(lines: list[str]) -> int:
