@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import ipaddress
 import json
 import os
 import select
@@ -134,8 +135,12 @@ class DhcpAgent:
         net = self.cp.network(net_id)
         log_file = self.log_base / net_id / "dhcp_dns_log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        cmd = dnsmasq_files.command(net, self.cp.subnets(net_id), self.conf_dir(net_id), interface, log_file,
-                                    self.lease_seconds)
+        subnets = self.cp.subnets(net_id)
+        # Neutron: --dhcp-lease-max = min(addresses in the DHCP subnets, dnsmasq_lease_max)
+        addresses = sum(ipaddress.ip_network(s.cidr).num_addresses for s in subnets if s.enable_dhcp) or 1
+        lease_max = min(addresses, self.ctx.conf.getint("DEFAULT", "dnsmasq_lease_max", fallback=2 ** 24))
+        cmd = dnsmasq_files.command(net, subnets, self.conf_dir(net_id), interface, log_file,
+                                    self.lease_seconds, lease_max)
         ns = self.ctx.paths.qdhcp_ns(self.ctx.node, net_id)
         self.log.debug(f"Running command: ['ip', 'netns', 'exec', '{Path(ns).name}', {', '.join(repr(c) for c in cmd)}]",
                        name="neutron.agent.linux.utils")
@@ -214,6 +219,10 @@ class DhcpAgent:
     def handle(self, msg: dict) -> None:
         event, net_id = msg.get("event"), msg.get("network_id")
         rid = new_request_id()
+        if event == "network.delete.end":  # also sent when the network is removed from this agent
+            if net_id in self.enabled and net_id not in self.cp.networks_for_agent(self.agent_id):
+                self.disable(net_id, "Network is no longer hosted by this agent", rid)
+            return
         if net_id not in self.cp.networks_for_agent(self.agent_id):
             return
         if event in ("port.create.end", "port.update.end", "port.delete.end"):
