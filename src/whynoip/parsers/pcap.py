@@ -222,9 +222,10 @@ class _Capture:
             src_ip=src_ip, dst_ip=dst_ip, src_port=sport, dst_port=dport, vlan=vlan,
             udp_checksum_ok=ok, **fields)]
         if problem or cut:
-            shown = len(payload) + 8
-            reason = problem or f"the DHCP message is cut short ({shown} of {udp_len} UDP bytes captured)"
-            out.append(self.unparsed(pno, f"UDP {where}: {reason}", ifname))
+            parts = [problem] if problem else []
+            if cut:
+                parts.append(f"only {len(payload) + 8} of its {udp_len} UDP bytes were captured (snap length)")
+            out.append(self.unparsed(pno, f"UDP {where}: " + "; ".join(parts), ifname))
         return out
 
 
