@@ -136,3 +136,51 @@ def collect(name: str, output: str, as_tar: bool) -> None:
     lab_ = Lab(name)
     where = _collect_tar(lab_, _Path(output)) if as_tar else _collect(lab_, _Path(output))
     click.echo(f"lab {name} collected in {_time.monotonic() - start:.2f}s: {where}")
+
+
+def _fault_epilog() -> str:
+    from whynoip.lab.faults import help_text
+    # "\b" keeps click from re-wrapping the table
+    table, targets = help_text().split("\n\n", 1)
+    return f"Fault ids (the doctor's finding ids):\n\n\b\n{table}\n\n\b\n{targets}"
+
+
+@lab.command(epilog=_fault_epilog())
+@click.argument("fault_id", metavar="FAULT_ID")
+@click.option("--target", default=None, metavar="TARGET",
+              help="What to break: a guest, a DHCP server, a network or a node, as the fault says below.")
+@click.option("--variant", default=None, help="How to break it, for faults that have several ways (below).")
+@name_option
+@format_option
+def fault(fault_id: str, target: str | None, variant: str | None, name: str, fmt: str) -> None:
+    """Break the lab the way the field breaks: FAULT_ID is a finding id.
+
+    The fault is done to the real parts (processes, files, OVS, iptables, MTUs, the
+    control plane) and recorded only in the lab's faults.json; faults stack, and
+    `whynoip lab heal` undoes them all."""
+    from whynoip.lab import faults
+
+    record = faults.inject(Lab(name), fault_id, target, variant)
+    if fmt == "json":
+        _echo_json(record)
+    else:
+        how = f" ({record['variant']})" if record["variant"] else ""
+        click.echo(f"{record['id']}{how} on {record['target']}")
+
+
+@lab.command()
+@name_option
+@format_option
+def heal(name: str, fmt: str) -> None:
+    """Undo every fault injected into the lab, newest first."""
+    from whynoip.lab import faults
+
+    healed = faults.heal(Lab(name))
+    if fmt == "json":
+        _echo_json(healed)
+        return
+    for record in healed:
+        how = f" ({record['variant']})" if record["variant"] else ""
+        click.echo(f"healed {record['id']}{how} on {record['target']}")
+    if not healed:
+        click.echo("no fault to heal")
