@@ -5,6 +5,8 @@ fact that cites it, so line numbers and context can be checked exactly."""
 
 from __future__ import annotations
 
+import io
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,6 +105,19 @@ def test_transcript_sections_carry_host_namespace_interface_command(fake_parsers
     # udhcpc in the guest namespace
     udhcpc = _section(facts, 225)
     assert udhcpc.origin.namespace == "wnp-ev-vm2" and udhcpc.message == "udhcpc: broadcasting discover"
+
+
+def test_a_filtered_command_tells_its_parser(fake_parsers, monkeypatch):
+    seen = {}
+
+    def spy(section):
+        seen[section.origin.command] = section.filters
+        return iter(())
+
+    monkeypatch.setattr(fake_parsers[0], "parse", spy)  # the `ip addr` stand-in
+    text = "root@h:~# ip netns exec q ip a | grep -A2 tap | head -5\n4: tap1: <UP>\nroot@h:~# ip a\n1: lo\n"
+    list(read(["-"], stdin=io.BytesIO(text.encode())))
+    assert seen == {"ip netns exec q ip a | grep -A2 tap | head -5": ("grep -A2 tap", "head -5"), "ip a": ()}
 
 
 def test_grep_output_prefix_and_line_numbers_stripped(fake_parsers):

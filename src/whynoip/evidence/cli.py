@@ -53,13 +53,18 @@ def facts(paths: tuple[str, ...], fmt: str, limit: int) -> None:
     """Read the evidence in PATH... (files, directories, tarballs, sosreports, pcaps,
     pasted transcripts; `-` for stdin) and print the facts found."""
     found, unparsed, summary = collect(list(paths), stdin=sys.stdin.buffer if "-" in paths else None)
-    if fmt == "json":
-        out = {"facts": found, "unparsed": unparsed, "summary": summary_dict(summary)}
-        data = msgspec.json.format(msgspec.json.encode(out), indent=2)
-        sys.stdout.buffer.write(data + b"\n")
-        sys.stdout.flush()
-        return
-    _print_text(found, unparsed, summary, limit)
+    try:
+        if fmt == "json":
+            out = {"facts": found, "unparsed": unparsed, "summary": summary_dict(summary)}
+            data = msgspec.json.format(msgspec.json.encode(out), indent=2)
+            sys.stdout.buffer.write(data + b"\n")
+            sys.stdout.flush()
+        else:
+            _print_text(found, unparsed, summary, limit)
+    except BrokenPipeError:
+        # `whynoip facts ... | head`: the reader left; say nothing more
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 # --- text ---------------------------------------------------------------------------------------

@@ -406,6 +406,8 @@ class _Reader:
                 yield Unparsed(origin=origin, end_line=piece.line_map[-1], reason=NO_PARSER)
                 continue
             section = Section.from_lines(piece.lines, origin, line_map=piece.line_map, ref_time=ref_time)
+            if cmd is not None and cmd.filters:
+                section.filters = tuple(cmd.filters)
             yield from self.run(mod, section, ReadNotes())  # type: ignore[arg-type]
         yield from _notes(_origin(item), notes)
         if too_long:

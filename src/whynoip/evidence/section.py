@@ -30,6 +30,9 @@ class Section:
     # Line numbers of the lines, when they are not consecutive from origin.line (a pasted
     # transcript whose prose was left out, or whose wrapped lines were joined again).
     line_map: Sequence[int] | None = field(default=None, repr=False)
+    # Later stages of the command's pipeline (`ps -ef | grep dnsmasq` -> ["grep dnsmasq"]):
+    # the output was filtered, so a missing header or a missing line proves nothing.
+    filters: tuple[str, ...] = ()
 
     @classmethod
     def from_text(cls, text: str, origin: Origin, format: str | None = None) -> "Section":

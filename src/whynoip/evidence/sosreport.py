@@ -73,7 +73,10 @@ IRRELEVANT = tuple(fnmatch.translate(p) for p in (
     "sos_commands/networking/*ip_-s_-s_neigh_show", "sos_commands/networking/*ip_neigh_show*",
     "sos_commands/networking/*ip_-4_rule", "sos_commands/networking/*ip_rule_list",
     "sos_commands/networking/*netstat_-W_-agn", "sos_commands/networking/bridge_-s_-s_-d_-t_fdb_show",
-    "sos_commands/networking/bridge_-d_vlan_show",
+    "sos_commands/networking/bridge_-d_vlan_show", "sos_commands/openstack_neutron/ls_*",
+    # the same outputs again, once per OpenFlow version (dump-flows is read when a parser does)
+    "sos_commands/openvswitch/ovs-ofctl_-O_OpenFlow1?_show_*",
+    "sos_commands/openvswitch/ovs-ofctl_-O_OpenFlow1?_dump-ports*",
     "sos_commands/dpkg/dpkg_-L*", "sos_commands/rpm/rpm_-V*", "sos_commands/rpm/package-data",
     "sos_commands/systemd/systemd-analyze*", "sos_commands/systemd/systemctl_show*",
     "sos_commands/systemd/systemctl_list-unit-files", "sos_commands/systemd/systemd-*",
