@@ -225,8 +225,8 @@ def parse(section: Section) -> Iterator[Fact]:
             m = _STAMP_RE.match(line)
             if m or _is_bare_packet(line, pkt):
                 if not m and pkt is not None and pkt.vni is not None and not pkt.bootp:
-                    _link(pkt, line, inner=True, trust_ifname=False)  # the packet inside VXLAN
-                    _address(pkt, line, offset)
+                    inner = _link(pkt, line, inner=True, trust_ifname=False)  # the packet inside VXLAN
+                    _address(pkt, inner, offset, line)
                     continue
                 yield from flush_orphans()
                 if pkt is not None:
@@ -237,7 +237,7 @@ def parse(section: Section) -> Iterator[Fact]:
                     pkt.time, pkt.time_inferred = clock.of(m)
                     rest = line[m.end():]
                 rest = _link(pkt, rest, inner=False, trust_ifname=trust_cooked_ifname)
-                _address(pkt, rest, offset)
+                _address(pkt, rest, offset, line)
                 continue
             if line.startswith("tcpdump: ") or line.startswith("reading from file "):
                 lm = re.match(r"^tcpdump: listening on (\S+?),", line)
@@ -247,6 +247,9 @@ def parse(section: Section) -> Iterator[Fact]:
             if re.match(r"^\d+ packets? (?:captured|received by filter|dropped by kernel)", line):
                 continue
             if pkt is not None and pkt.bootp and line.startswith("["):  # e.g. "[|bootp]" wrapped
+                continue
+            if pkt is not None and _fits(pkt, line):  # pasted where the indentation was lost
+                _indented(pkt, line.strip(), offset, line)
                 continue
             if orphan is None:
                 orphan = (offset, offset, line)
@@ -276,6 +279,20 @@ def _short_flags(command: str | None) -> str:
     words = command.split()
     start = next((i for i, w in enumerate(words) if w.endswith("tcpdump")), -1)
     return "".join(w[1:] for w in words[start + 1:] if w.startswith("-") and not w.startswith("--"))
+
+
+_LIST_RE = re.compile(r"^(?:(?:[A-Za-z][\w-]*(?: \(\d+\))?|Option \d+)(?:, |,?$))+$")
+
+
+def _fits(pkt: _Packet, text: str) -> bool:
+    """Whether a line at column 0 reads as one of the indented lines of the open packet."""
+    if not pkt.bootp:
+        return bool(_ADDR_RE.match(text)) or bool(_ADDR_NOPORT_RE.match(text))
+    if any(r.match(text) for r in (_OPT_NEW_RE, _OPT_OLD_RE, _FIELD_RE, _CHADDR_RE, _SNAME_RE, _SUBOPT_RE)):
+        return True
+    if text.startswith("Vendor-rfc1048") or text.startswith("Magic Cookie"):
+        return True
+    return pkt.opt is not None and pkt.opt[0] == 55 and bool(_LIST_RE.match(text))
 
 
 def _is_bare_packet(line: str, pkt: _Packet | None) -> bool:
@@ -323,18 +340,21 @@ def _mac(text: str) -> str | None:
     return ":".join(f"{int(x, 16):02x}" for x in text.split(":"))
 
 
-def _address(pkt: _Packet, rest: str, offset: int) -> None:
+def _address(pkt: _Packet, rest: str, offset: int, raw: str) -> None:
     """The address part of a packet line when it is on the same line (no -v)."""
     rest = rest.strip()
     for prefix in ("IP ", "IP6 "):
         if rest.startswith(prefix):
             rest = rest[len(prefix):]
             break
-    if rest.startswith("("):  # -v: the IP details; the address line follows indented
+    if rest.startswith("("):  # -v: the IP details; the address line follows indented ...
         if "proto ICMP" in rest:
             pkt.kind = "icmp"
-        return
-    _address_line(pkt, rest, offset, rest)
+        close = rest.find(") ")
+        if close < 0:
+            return
+        rest = rest[close + 2:]  # ... or, before tcpdump 4.0, on the same line
+    _address_line(pkt, rest, offset, raw)
 
 
 def _address_line(pkt: _Packet, text: str, offset: int, raw: str) -> bool:
@@ -450,6 +470,9 @@ def _indented(pkt: _Packet, text: str, offset: int, raw: str) -> None:
         return
     if pkt.kind == "icmp":
         return
+    if "[|bootp" in text or "|[rfc1048]" in text:  # tcpdump ran out of captured bytes
+        pkt.cut = True
+        text = text.replace("[|bootp]", "").replace("|[rfc1048]", "").strip()
     f = pkt.fields
     m = _OPT_NEW_RE.match(text) or _OPT_OLD_RE.match(text)
     if m:
@@ -481,9 +504,6 @@ def _indented(pkt: _Packet, text: str, offset: int, raw: str) -> None:
     if text.startswith("Vendor-rfc1048") or text.startswith("Magic Cookie"):
         return
     if text.startswith("0x") and ":" in text[:8]:  # -x / -X hex dump
-        return
-    if "[|bootp" in text or "|[rfc1048]" in text:
-        pkt.cut = True
         return
     if pkt.old_tags:
         m = _OPT_TAG_RE.match(text)
@@ -560,13 +580,17 @@ def _typed(f: dict, code: int, name: str, value: str, more: list[str], old: bool
         if ips:
             f["routers" if code == 3 else "dns_servers"] = ips
     elif code in (12, 15, 56, 60):
-        f[{12: "hostname", 15: "domain", 56: "message", 60: "vendor_class"}[code]] = _unquote(value)
+        if old and code == 60 and re.fullmatch(r"\d{1,3}(?:\.\d{1,3})+", value.strip()):
+            text = _dhcp.text_of(bytes(int(x) & 0xFF for x in value.strip().split(".")))  # LBL: bytes
+        else:
+            text = _unquote(value)
+        f[{12: "hostname", 15: "domain", 56: "message", 60: "vendor_class"}[code]] = text
     elif code in (26, 51, 58, 59):
         nm = re.match(r"^\s*(\d+)", value)
         if nm:
             f[{26: "mtu", 51: "lease_time", 58: "renewal_time", 59: "rebinding_time"}[code]] = int(nm.group(1))
     elif code == 55:
-        f["parameter_list"] = _parameter_list(" ".join([value] + more), old)
+        f["parameter_list"] = _parameter_list(", ".join(v for v in [value] + more if v.strip()), old)
     elif code == 61:
         cid = _client_id(value, old)
         if cid:
@@ -602,11 +626,13 @@ def _parameter_list(text: str, old: bool) -> list[int]:
     if old and "+" in text or text.isalnum():  # 3.x: SM+DG+NS
         return [c for c in (_TAG_CODES.get(t) or _int(t.lstrip("?T")) for t in text.split("+")) if c]
     out = []
-    for word in re.split(r"[,\s]+", text):  # 4.x: Subnet-Mask, BR, Time-Zone, ...
-        if word in _NAME_CODES:
-            out.append(_NAME_CODES[word])
-        elif word.startswith("Unknown") or word.startswith("Option-"):
-            continue
+    for item in re.split(r",\s*|\s{2,}", text):  # 4.x: Subnet-Mask, BR, Option 120, ...
+        item = item.strip()
+        m = re.fullmatch(r"Option (\d+)", item)
+        if m:
+            out.append(int(m.group(1)))
+        elif item in _NAME_CODES:
+            out.append(_NAME_CODES[item])
     return out
 
 
