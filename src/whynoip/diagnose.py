@@ -43,6 +43,7 @@ CAUSES: dict[str, tuple[str, ...]] = {
     "rogue-dhcp-server": ("dhcp-nak",),
     "udp-checksum-bad": ("dhcp-server-silent",),
     "mtu-mismatch": ("l2-path-broken",),
+    "dhcp-options-wrong": ("mtu-mismatch",),  # an MTU option above the network's own
     "security-group-drops-dhcp": ("dhcp-server-silent",),
     "anti-spoofing-drop": ("dhcp-server-silent", "security-group-drops-dhcp"),
     "port-dead-vlan": ("l2-path-broken", "dhcp-server-silent"),

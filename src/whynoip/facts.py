@@ -334,6 +334,9 @@ class ApiNetwork(Fact, tag="api_network", kw_only=True):
     segmentation_id: int | None = None
     mtu: int | None = None
     subnets: list[str] = []
+    # the hosts of the DHCP agents hosting it (`network agent list --network X`); None when
+    # not asked, [] when asked and none does
+    dhcp_agents: list[str] | None = None
 
 
 class ApiSubnet(Fact, tag="api_subnet", kw_only=True):

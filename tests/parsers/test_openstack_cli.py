@@ -64,10 +64,13 @@ def test_openstackclient_XXX_in_a_table_cut_short():
 
 
 def test_agents_hosting_a_network_name_the_network():
-    agents = run("openstack_network_agent_list_--network_net2")
+    facts = run("openstack_network_agent_list_--network_net2")
+    agents = [f for f in facts if isinstance(f, F.ApiAgent)]
     assert [(a.host, a.networks, a.agent_type) for a in agents] == [
         ("HostA", ["net2"], "DHCP agent"), ("HostB", ["net2"], "DHCP agent")]
-    old = run("neutron_dhcp-agent-list-hosting-net_9d2f02e1-5877-4f0a-a5b0-c18fc77018e4")
+    assert [(n.id, n.dhcp_agents) for n in facts if isinstance(n, F.ApiNetwork)] == [("net2", ["HostA", "HostB"])]
+    old = [f for f in run("neutron_dhcp-agent-list-hosting-net_9d2f02e1-5877-4f0a-a5b0-c18fc77018e4")
+           if isinstance(f, F.ApiAgent)]
     assert {a.host for a in old} == {"controller3", "controller2"}
     assert all(a.networks == ["9d2f02e1-5877-4f0a-a5b0-c18fc77018e4"] and a.alive for a in old)
 
@@ -284,3 +287,12 @@ def test_fuzz_never_raises(text, command):
 @given(st.binary(max_size=300))
 def test_fuzz_bytes_never_raise(data):
     list(run("fuzz", data.decode("utf-8", "replace")))
+
+
+def test_agent_listing_for_a_network_says_which_hosts_serve_it_even_when_none_does():
+    facts = run("x", text="[]\n", command="openstack network agent list --network 3419f1a2-2bd9-4cdf-813f-780205fd99e5 -f json")
+    nets = [f for f in facts if isinstance(f, F.ApiNetwork)]
+    assert [(n.id, n.dhcp_agents) for n in nets] == [("3419f1a2-2bd9-4cdf-813f-780205fd99e5", [])]
+    # a plain agent listing says nothing about any network's hosting
+    assert not [f for f in run("x", text="[]\n", command="openstack network agent list -f json")
+                if isinstance(f, F.ApiNetwork)]

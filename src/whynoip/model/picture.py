@@ -136,8 +136,9 @@ def merge(old, new):
     empty = (None, [], {}, "")
     changes = {}
     for name in new.__struct_fields__:
-        if name != "origin" and getattr(old, name) in empty and getattr(new, name) not in empty:
-            changes[name] = getattr(new, name)
+        was, now = getattr(old, name), getattr(new, name)
+        if name != "origin" and ((was is None and now is not None) or (was in empty and now not in empty)):
+            changes[name] = now
     return msgspec.structs.replace(old, **changes) if changes else old
 
 

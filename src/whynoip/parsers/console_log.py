@@ -104,6 +104,10 @@ PATTERNS: list[tuple[re.Pattern, tuple]] = [(re.compile(p), spec) for p, spec in
      _ev("lease-obtained", "udhcpc", ip=1, server=2, detail=lambda m: f"lease time {m[3]}")),
     (r"^(?:udhcpc: )?[Nn]o lease, (forking to background|failing)",
      _ev("no-lease", "udhcpc", detail=lambda m: m[1])),
+    # the client's socket on a link that is down (busybox: "sendto: Network is down",
+    # "read error: Network is down, reopening socket"; dhclient: "send_packet: Network is down")
+    (r"^(?:(udhcpc|dhclient): )?(?:sendto|read error|send_packet)\b.*Network is down",
+     _ev("interface-down", "udhcpc", detail="Network is down")),
     (r"^udhcpc failed to get a DHCP lease", _ev("no-lease", "udhcpc", detail="failed to get a DHCP lease")),
     (r"^(?:udhcpc: )?[Rr]eceived DHCP NAK", _ev("nak", "udhcpc")),
     # ISC dhclient

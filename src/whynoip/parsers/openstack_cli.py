@@ -436,13 +436,22 @@ def parse(section: Section) -> Iterator[Fact]:
         ctx = _Ctx(command)
         fmt = _format_of(command, lines)
         if fmt == "json":
-            yield from _parse_json(section, lines, ctx)
+            facts = _parse_json(section, lines, ctx)
         elif fmt == "yaml":
-            yield from _parse_yaml(section, lines, ctx)
+            facts = _parse_yaml(section, lines, ctx)
         elif fmt == "value":
-            yield from _parse_value(section, lines, ctx)
+            facts = _parse_value(section, lines, ctx)
         else:
-            yield from _parse_tables(section, lines, ctx)
+            facts = _parse_tables(section, lines, ctx)
+        hosts = []
+        for fact in facts:
+            if isinstance(fact, ApiAgent) and "dhcp" in fact.agent_type.lower():
+                hosts.append(fact.host)
+            yield fact
+        if ctx.kind == "agent_hosting" and ctx.network and any(line.strip() for line in lines):
+            # which agents host the network, also when the answer is none at all
+            yield ApiNetwork(origin=section.origin_at(0, text=lines[0] if lines else None), id=ctx.network,
+                             dhcp_agents=hosts)
     except Exception as e:  # never raise on bad input: say what could not be read
         yield Unparsed(origin=section.origin_at(0), end_line=section.origin.line + max(len(lines) - 1, 0),
                        reason=f"openstack_cli: {type(e).__name__}: {e}")

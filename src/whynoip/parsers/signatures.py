@@ -141,6 +141,10 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig("child-process-respawn", ("espawning",),
          r"[Rr]espawning (?P<service>[\w.-]+) for uuid (?P<uuid>\S+)",
          "openstack/neutron neutron/agent/linux/external_process.py (_respawn_action)"),
+    _sig("dnsmasq-bind-failed", ("failed to bind DHCP server socket",),
+         r"failed to bind DHCP server socket: (?P<reason>[^\n]+)",
+         "dnsmasq src/dhcp.c (dhcp_init: 'failed to bind DHCP server socket: %s'); Neutron logs "
+         "dnsmasq's stderr in the ProcessExecutionError when it cannot start it"),
     _sig("dnsmasq-binary-missing", ("Executable not found", "No such file or directory: '",
                                      "FileNotFoundError"),
          r"(?:Executable not found: (?P<path>\S*dnsmasq)\b|(?:FileNotFoundError[^\n]*?)?No such "

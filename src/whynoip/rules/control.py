@@ -44,25 +44,19 @@ def l2_agent_down(pic: Picture):
 
 
 def network_not_hosted(pic: Picture):
-    listed = [a for a in pic.of(F.ApiAgent) if a.networks]
-    hosted = {n for a in listed if "dhcp" in a.agent_type.lower() for n in a.networks}
     signals = _signals(pic, "network-not-scheduled")
     for net in pic.networks.values():
-        dhcp_subnets = [s for s in pic.subnets_of(net.id) if s.enable_dhcp]
-        if not dhcp_subnets:
+        if not any(s.enable_dhcp for s in pic.subnets_of(net.id)):
             continue
-        queried = any(getattr(a, "networks", None) is not None for a in listed)
-        no_server = not pic.servers_of(net.id) and pic.hosts_with(F.Namespace)
-        if (listed and net.id not in hosted) or (no_server and not listed and pic.of(F.ApiAgent)):
-            ev = [cite(net, f"network {net.id} has DHCP-enabled subnets")]
-            ev += [cite(e) for e in signals[:2]]
-            if no_server:
-                ev.append(f"no qdhcp-{net.id} namespace and no dnsmasq on any node")
-            yield Finding(id="network-not-hosted", severity="critical", subject=f"network {net.id}",
-                          title=f"No DHCP agent hosts network {net.name or net.id}",
-                          evidence=[e for e in ev if not isinstance(e, str)],
-                          fix=[f"openstack network agent add network --dhcp <dhcp-agent-id> {net.id}",
-                               "check network_auto_schedule and that DHCP agents are alive"])
+        if net.dhcp_agents is None or net.dhcp_agents:
+            continue
+        asked = next((n for n in pic.of(F.ApiNetwork) if n.id == net.id and n.dhcp_agents is not None), net)
+        ev = [cite(asked, f"no DHCP agent hosts network {net.id}, which has DHCP-enabled subnets")]
+        ev += [cite(e) for e in signals[:2]]
+        yield Finding(id="network-not-hosted", severity="critical", subject=f"network {net.id}",
+                      title=f"No DHCP agent hosts network {net.name or net.id}", evidence=ev,
+                      fix=[f"openstack network agent add network --dhcp <dhcp-agent-id> {net.id}",
+                           "check network_auto_schedule and that DHCP agents are alive"])
 
 
 def port_binding_failed(pic: Picture):

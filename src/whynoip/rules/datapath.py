@@ -24,8 +24,43 @@ def _stretch(a, b) -> str:
     return f"between {a.name} and {b.name}" if b is not None else f"after {a.name}"
 
 
+def _foreign_requests(pic: Picture, port: Port) -> dict[str, list[F.DhcpPacket]]:
+    """DHCP requests on this port's own devices (tap/qbr/qvb/qvo) from a MAC that is not the
+    port's: the guest is sending as someone else. Keyed by the device's role."""
+    out: dict[str, list[F.DhcpPacket]] = {}
+    if not port.id:
+        return out
+    for p in pic.of(F.DhcpPacket):
+        iface = p.origin.interface or ""
+        if iface[3:] == port.id[:11] and iface[:3] in ("tap", "qbr", "qvb", "qvo") and p.message_type in REQUESTS:
+            if norm_mac(p.src_mac or p.client_mac) != port.mac:
+                out.setdefault(iface[:3], []).append(p)
+    return out
+
+
+def anti_spoofing_drop(pic: Picture):
+    for port in pic.guest_ports():
+        foreign = _foreign_requests(pic, port)
+        if not foreign:
+            continue
+        pkts = next(iter(foreign.values()))
+        macs = sorted({norm_mac(p.src_mac or p.client_mac) for p in pkts})
+        spoof = [r for r in pic.of(F.IptablesRule) if r.origin.host == port.host
+                 and r.chain.endswith(f"s{port.id[:10]}") and r.target == "DROP"]
+        ev = [cite(pkts[0], f"requests from MAC {', '.join(macs)} on {pkts[0].origin.interface}; the port's MAC is "
+                            f"{port.mac}")]
+        ev += [cite(r) for r in spoof if (r.packets or 0) > 0][:2]
+        yield Finding(id="anti-spoofing-drop", severity="critical", subject=port.label,
+                      title=TITLES["anti-spoofing-drop"].format(who=port.label),
+                      hop=f"between {port.host} {port.device('qvb')} and {port.device('qvo')}",
+                      evidence=ev, fix=FIXES["anti-spoofing-drop"])
+
+
 def guest_not_requesting(pic: Picture):
+    yield from _console_not_requesting(pic)
     for v in path_views(pic):
+        if _foreign_requests(pic, v.port):
+            continue  # it does request, as another MAC: anti-spoofing's case
         guest_side = [p for p in v.points if p.role in ("guest", "tap", "qbr", "qvb", "qvo")]
         if guest_side and not any(v.port.mac == norm_mac(pk.client_mac) and pk.message_type in REQUESTS
                                   for pt in v.points for pk in pt.packets):
@@ -38,6 +73,28 @@ def guest_not_requesting(pic: Picture):
                 fix=["look at the guest's console log (openstack console log show <server>): is the interface up, "
                      "does the image run a DHCP client on it?"])
             return
+
+
+def _console_not_requesting(pic: Picture):
+    """The guest's console says its link is down: nothing it sends can leave."""
+    by_guest: dict[str, list[F.ConsoleEvent]] = {}
+    for c in pic.of(F.ConsoleEvent):
+        if c.guest:
+            by_guest.setdefault(c.guest, []).append(c)
+    for guest, events in by_guest.items():
+        down = [c for c in events if c.event == "interface-down"]
+        if not down or any(c.event in ("lease-obtained", "offer-received", "ack-received") for c in events):
+            continue
+        port = next((p for p in pic.guest_ports() if p.guest == guest), None)
+        if port is not None and any(norm_mac(p.client_mac) == port.mac and p.message_type in REQUESTS
+                                    for p in pic.of(F.DhcpPacket)):
+            continue  # requests did leave: the link was down only for a while
+        label = port.label if port else guest
+        yield Finding(id="guest-not-requesting", severity="critical", subject=label,
+                      title=f"No DHCP request can leave {label}: its network interface is down",
+                      hop=f"{guest} eth0", evidence=[cite(c) for c in down[:2]],
+                      fix=[f"inside {guest}: ip link set eth0 up (and make the image bring it up at boot, "
+                           "e.g. cloud-init network config or /etc/network/interfaces)"])
 
 
 def _why_request_lost(pic: Picture, v: PathView, a, b):
@@ -303,5 +360,5 @@ def dhcp_server_silent(pic: Picture):
                                f"ip netns exec {s.namespace or 'qdhcp-<net>'} ss -lunp 'sport = :67'"])
 
 
-RULES = (guest_not_requesting, path_breaks, state_checks, udp_checksum_bad, mtu_mismatch, rogue_dhcp_server,
+RULES = (anti_spoofing_drop, guest_not_requesting, path_breaks, state_checks, udp_checksum_bad, mtu_mismatch, rogue_dhcp_server,
          dhcp_server_silent)

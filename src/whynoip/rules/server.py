@@ -266,6 +266,8 @@ def dhcp_namespace_broken(pic: Picture):
 def dnsmasq_port_conflict(pic: Picture):
     for s in pic.servers:
         log = _events(s, "bind-failed", detail="failed to bind dhcp server socket")
+        log += [e for e in pic.of(F.LogEvent) if e.signal == "dnsmasq-bind-failed" and e.origin.host == s.host
+                and (not s.network_id or s.network_id in e.message)]
         if not log:
             continue
         yield Finding(
