@@ -272,6 +272,10 @@ def _typed(f: dict, code: int, value: str, more: list[str]) -> None:
         m = re.match(r"^\d+-\d+-\d+ (.*)$", value)
         if m:
             f["client_fqdn"] = m.group(1)
+    elif code in (121, 249):  # the maintained version prints "dest/len via gw", one a line
+        routes = [f"{d} via {g}" for d, g in re.findall(rf"({_IP}/\d+) via ({_IP})", " ".join([value] + more))]
+        if routes:
+            f["classless_routes" if code == 121 else "ms_classless_routes"] = routes
     elif code == 82:
         subs = bytearray()
         for line in more:  # "<sub-option name> <hex dump>", one sub-option a line
