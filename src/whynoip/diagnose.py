@@ -38,7 +38,7 @@ CAUSES: dict[str, tuple[str, ...]] = {
     "host-entry-missing": ("dhcp-server-silent",),
     "host-entry-conflict": ("dhcp-server-silent", "dhcp-nak"),
     "stale-lease": ("dhcp-server-silent", "dhcp-nak", "host-entry-conflict"),
-    "dhcp-lease-limit": ("dhcp-server-silent",),
+    "dhcp-lease-limit": ("dhcp-server-silent", "dnsmasq-not-running", "dnsmasq-respawn-loop"),
     "dnsmasq-unicast-renew-bug": ("dhcp-server-silent",),
     "rogue-dhcp-server": ("dhcp-nak",),
     "udp-checksum-bad": ("dhcp-server-silent",),

@@ -145,6 +145,10 @@ SIGNATURES: tuple[Signature, ...] = (
          r"failed to bind DHCP server socket: (?P<reason>[^\n]+)",
          "dnsmasq src/dhcp.c (dhcp_init: 'failed to bind DHCP server socket: %s'); Neutron logs "
          "dnsmasq's stderr in the ProcessExecutionError when it cannot start it"),
+    _sig("dnsmasq-too-many-leases", ("too many stored leases",),
+         r"too many stored leases",
+         "dnsmasq src/lease.c (lease_init: 'too many stored leases'): the lease file holds more "
+         "leases than --dhcp-lease-max and dnsmasq refuses to start"),
     _sig("dnsmasq-binary-missing", ("Executable not found", "No such file or directory: '",
                                      "FileNotFoundError"),
          r"(?:Executable not found: (?P<path>\S*dnsmasq)\b|(?:FileNotFoundError[^\n]*?)?No such "

@@ -163,13 +163,19 @@ def stale_lease(pic: Picture):
 def dhcp_lease_limit(pic: Picture):
     for s in pic.servers:
         log = _events(s, "no-leases-left", detail="no leases left")
+        refused = [e for e in pic.of(F.LogEvent) if e.signal == "dnsmasq-too-many-leases" and e.origin.host == s.host
+                   and (not s.network_id or s.network_id in e.message)]
         p = s.process
         over = p is not None and p.lease_max is not None and len(s.host_entries) > p.lease_max
-        if not (log or over):
+        conf = [c for c in pic.of(F.ConfigValue) if c.origin.host == s.host and c.key == "dnsmasq_lease_max"
+                and c.value.strip().isdigit() and int(c.value) < max(len(s.host_entries), 1)]
+        if not (log or over or refused or (conf and not s.processes)):
             continue
-        ev = [cite(e) for e in log[:3]]
+        ev = [cite(e) for e in (log + refused)[:3]]
         if over:
             ev.append(cite(p, f"--dhcp-lease-max={p.lease_max} but the host file has {len(s.host_entries)} entries"))
+        ev += [cite(c, f"dnsmasq_lease_max = {c.value}, the host file has {len(s.host_entries)} entries")
+               for c in conf[:1]]
         yield Finding(
             id="dhcp-lease-limit", severity="critical", subject=f"network {_net(s)} on {s.host}",
             title=f"dnsmasq for network {_net(s)} on {s.host} reached its lease limit",
