@@ -326,6 +326,15 @@ def test_a_bootp_header_cut_by_the_snap_length_is_reported():
     assert isinstance(facts[1], F.DhcpPacket) and facts[1].origin.line == 4
 
 
+def test_a_fragmented_dhcp_packet_is_read_as_far_as_it_goes():
+    raw = bytearray((FIXTURES / "dora.pcap").read_bytes())
+    at = _record_offset(bytes(raw), 6) + 16  # the ACK's frame
+    raw[at + 14 + 6] |= 0x20  # IP: more fragments follow
+    facts = [f for f in run_bytes(bytes(raw)) if f.origin.line == 6]
+    assert isinstance(facts[0], F.DhcpPacket) and facts[0].message_type == "ACK" and facts[0].udp_checksum_ok is None
+    assert isinstance(facts[1], F.Unparsed) and "IP-fragmented" in facts[1].reason
+
+
 @pytest.mark.parametrize("data, why", [
     (b"", "empty"),
     (b"GET / HTTP/1.1\r\n", "not a pcap or pcapng"),

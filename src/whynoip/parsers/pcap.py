@@ -213,7 +213,7 @@ class _Capture:
         try:
             fields, problem = _dhcp.bootp_fields(payload)
         except ValueError as e:
-            why = "cut by the capture's snap length" if cut else "not a BOOTP message"
+            why = ("IP-fragmented" if more_fragments else "cut by the capture's snap length") if cut else "not a BOOTP message"
             return [self.unparsed(pno, f"UDP {where} ({why}): {e}", ifname)]
         fields.update(f)
         text = f"{where} DHCP {fields.get('message_type')} xid 0x{fields['xid']:08x}"
@@ -223,7 +223,9 @@ class _Capture:
             udp_checksum_ok=ok, **fields)]
         if problem or cut:
             parts = [problem] if problem else []
-            if cut:
+            if cut and more_fragments:
+                parts.append(f"IP-fragmented: only the first {len(payload) + 8} of its {udp_len} UDP bytes are in this packet")
+            elif cut:
                 parts.append(f"only {len(payload) + 8} of its {udp_len} UDP bytes were captured (snap length)")
             out.append(self.unparsed(pno, f"UDP {where}: " + "; ".join(parts), ifname))
         return out
