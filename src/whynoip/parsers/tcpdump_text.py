@@ -223,9 +223,9 @@ def parse(section: Section) -> Iterator[Fact]:
             continue
         if line[0] not in " \t":
             m = _STAMP_RE.match(line)
-            if m or _is_bare_packet(line, pkt):
+            if m or _BARE_START_RE.match(line):
                 if not m and pkt is not None and pkt.vni is not None and not pkt.bootp:
-                    inner = _link(pkt, line, inner=True, trust_ifname=False)  # the packet inside VXLAN
+                    inner = _link(pkt, line, trust_ifname=False)  # the packet inside VXLAN
                     _address(pkt, inner, offset, line)
                     continue
                 yield from flush_orphans()
@@ -236,7 +236,7 @@ def parse(section: Section) -> Iterator[Fact]:
                 if m:
                     pkt.time, pkt.time_inferred = clock.of(m)
                     rest = line[m.end():]
-                rest = _link(pkt, rest, inner=False, trust_ifname=trust_cooked_ifname)
+                rest = _link(pkt, rest, trust_ifname=trust_cooked_ifname)
                 _address(pkt, rest, offset, line)
                 continue
             if line.startswith("tcpdump: ") or line.startswith("reading from file "):
@@ -295,11 +295,7 @@ def _fits(pkt: _Packet, text: str) -> bool:
     return pkt.opt is not None and pkt.opt[0] == 55 and bool(_LIST_RE.match(text))
 
 
-def _is_bare_packet(line: str, pkt: _Packet | None) -> bool:
-    return bool(_BARE_START_RE.match(line))
-
-
-def _link(pkt: _Packet, rest: str, inner: bool, trust_ifname: bool) -> str:
+def _link(pkt: _Packet, rest: str, trust_ifname: bool) -> str:
     """Read the link-layer part of a packet line; return what follows it."""
     m = _ANY_IF_RE.match(rest)  # -i any without -e: "eth0  In  IP ..."
     if m:
