@@ -94,13 +94,16 @@ def _paths(pic: Picture) -> list[PortPath]:
     for v in path_views(pic):
         req, rep = v.request_break(), v.reply_break()
         broken = {id(b) for _, b in filter(None, (req, rep)) if b is not None}
+        silent = v.server_silent()
+        if silent is not None:
+            broken.add(id(silent))
         hops = []
         for i, pt in enumerate(v.points):
             seen = sorted(v.seen(i))
             state = "broken" if id(pt) in broken else ("ok" if seen else "unknown")
             hops.append(HopState(name=pt.name, role=pt.role, host=pt.host, namespace=pt.namespace,
                                  interface=pt.interface, state=state, seen=seen, source=pt.source))
-        last = (req or rep)[0].name if (req or rep) else None
+        last = (req or rep)[0].name if (req or rep) else (silent.name if silent else None)
         out.append(PortPath(port=v.port.label, mac=v.port.mac, ip=v.port.ip, server=v.server_host, hops=hops,
                             break_after=last))
     return out

@@ -64,6 +64,14 @@ class PathView:
                 return self.points[last], pt
         return None
 
+    def server_silent(self) -> Point | None:
+        """The server-side point that requests reached and no reply ever left."""
+        last = self.points[-1]
+        if last.role == "dhcp-ns" and last.seen(self.port.mac) & set(REQUESTS) \
+                and not any(self.seen(i) & set(REPLIES) for i in range(len(self.points))):
+            return last
+        return None
+
     def reply_break(self) -> tuple[Point, Point] | None:
         """(the point nearest the guest that saw a reply, the next one toward the guest that missed it)."""
         for i in range(len(self.points) - 1, 0, -1):
@@ -133,5 +141,6 @@ def path_views(pic: Picture) -> list[PathView]:
             branch = [p for p in mine if p.role in ("guest", "tap", "qbr", "qvb", "qvo", "underlay-compute")
                       or p.host == sh]
             branch.sort(key=lambda p: ORDER[p.role])
-            views.append(PathView(port, branch, sh))
+            if any(pt.seen(port.mac) for pt in branch):  # captures of this port's own attempt
+                views.append(PathView(port, branch, sh))
     return views
