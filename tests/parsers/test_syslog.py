@@ -4,7 +4,6 @@ lines go to the dnsmasq parser."""
 
 from __future__ import annotations
 
-import sys
 import types
 from pathlib import Path
 

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from whynoip.errors import LabError
 from whynoip.lab import firewall, guest as guestmod, sh

@@ -47,6 +47,7 @@ from typing import Iterator
 from whynoip.evidence.section import Section
 from whynoip.facts import DhcpPacket, Fact, Unparsed
 from whynoip.parsers import _dhcp, _time
+from whynoip.parsers._stray import StrayRun
 
 NAME = "dhcpdump"
 COMMANDS = (r"(?:^|[\s/;|&(])dhcpdump(?=\s|$)",)
@@ -92,15 +93,7 @@ def parse(section: Section) -> Iterator[Fact]:
     lines = section.lines() if section.lines else iter(())
     clock = _dhcp.DayClock(section.ref_time)
     block: _Block | None = None
-    stray: tuple[int, int, str] | None = None
-
-    def flush_stray() -> Iterator[Fact]:
-        nonlocal stray
-        if stray is not None:
-            first, last, text = stray
-            yield Unparsed(origin=section.origin_at(first, text), end_line=section.origin_at(last).line,
-                           reason="not dhcpdump output (outside a packet block)")
-            stray = None
+    stray = StrayRun(section, "not dhcpdump output (outside a packet block)")
 
     for offset, raw in enumerate(lines):
         line = raw.rstrip()
@@ -120,7 +113,7 @@ def parse(section: Section) -> Iterator[Fact]:
                 yield from _facts(section, block, clock)
                 block = None
             if block is None:
-                yield from flush_stray()
+                yield from stray.flush()
                 block = _Block(offset, line)
             block.head[key] = m["value"].strip()
             if key == "VLAN":
@@ -139,13 +132,10 @@ def parse(section: Section) -> Iterator[Fact]:
         if block is not None and line[:1] in (" ", "\t") and block.opt is not None:
             block.opt[2].append(line.strip())
             continue
-        if stray is None:
-            stray = (offset, offset, line)
-        else:
-            stray = (stray[0], offset, stray[2])
+        stray.add(offset, line)
     if block is not None:
         yield from _facts(section, block, clock)
-    yield from flush_stray()
+    yield from stray.flush()
 
 
 def _facts(section: Section, block: _Block, clock: _dhcp.DayClock) -> Iterator[Fact]:

@@ -48,12 +48,11 @@ def sniff(head: str) -> bool:
 
 
 def _rpm(token: str) -> tuple[str, str] | None:
-    arch = None
     base = token
     if "." in token:
         head, _, tail = token.rpartition(".")
-        if tail in _ARCHES:
-            base, arch = head, tail
+        if tail in _ARCHES:  # the architecture is not part of the version
+            base = head
     parts = base.rsplit("-", 2)
     if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2]:
         return None

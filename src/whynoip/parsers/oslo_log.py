@@ -37,6 +37,7 @@ from typing import Iterator
 from whynoip.evidence.section import Section
 from whynoip.facts import Fact, LogEvent, LogSummary, Unparsed
 from whynoip.parsers import signatures
+from whynoip.parsers._stray import StrayRun
 from whynoip.parsers._time import iso_time
 
 NAME = "oslo_log"
@@ -265,7 +266,8 @@ def parse(section: Section) -> Iterator[Fact]:
     tally = Tally()
     first_logger: str | None = None
     cur: _Record | None = None
-    orphans: list[int] = []  # offsets of lines before any record (a log cut mid-record)
+    orphans = StrayRun(section, "continuation lines before the first oslo.log record "
+                                "(the log was cut in the middle of a record)")
     has_needle = signatures.may_match_quiet
     max_cont = MAX_CONTINUATION
 
@@ -294,14 +296,6 @@ def parse(section: Section) -> Iterator[Fact]:
         tally.kept += 1
         return events
 
-    def orphan_fact() -> Unparsed:
-        o = section.origin_at(orphans[0], text=None)
-        end = section.origin_at(orphans[-1]).line
-        orphans.clear()
-        return Unparsed(origin=o, end_line=end,
-                        reason="continuation lines before the first oslo.log record "
-                               "(the log was cut in the middle of a record)")
-
     offset = -1
     last_date = first_date = None
     try:
@@ -325,8 +319,7 @@ def parse(section: Section) -> Iterator[Fact]:
                     if not cur.hit and has_needle(text):
                         cur.hit = True
                     continue
-                if orphans:
-                    yield orphan_fact()
+                yield from orphans.flush()
                 if cur is not None:
                     yield from flush(cur)
                 tally.records += 1
@@ -346,7 +339,7 @@ def parse(section: Section) -> Iterator[Fact]:
             # not a record header: a raw continuation line (or junk before the first record)
             if cur is None:
                 if line.strip():
-                    orphans.append(offset)
+                    orphans.add(offset)
                 continue
             if len(cur.cont) < max_cont:
                 cur.cont.append(line)
@@ -357,8 +350,7 @@ def parse(section: Section) -> Iterator[Fact]:
     except Exception as e:  # a broken stream: say where it broke, keep what was read
         yield Unparsed(origin=section.origin_at(max(offset, 0)),
                        reason=f"reading the log failed: {type(e).__name__}: {e}")
-    if orphans:
-        yield orphan_fact()
+    yield from orphans.flush()
     if cur is not None:
         yield from flush(cur)
     tally.lines = offset + 1

@@ -39,6 +39,7 @@ from whynoip.evidence.section import Section
 from whynoip.facts import Fact, Unparsed
 from whynoip.parsers import signatures
 from whynoip.parsers._time import iso_time, rabbit_old_time
+from whynoip.parsers._stray import StrayRun
 from whynoip.parsers.oslo_log import MAX_CONTINUATION, Tally, log_events, signature_matches
 
 NAME = "rabbitmq_log"
@@ -117,7 +118,8 @@ class _Record:
 def parse(section: Section) -> Iterator[Fact]:
     tally = Tally()
     cur: _Record | None = None
-    orphans: list[int] = []
+    orphans = StrayRun(section, "lines before the first RabbitMQ log record (not a RabbitMQ "
+                                "log, or the log was cut in the middle of a record)")
 
     def flush(rec: _Record) -> list[Fact]:
         if not rec.hit:
@@ -141,14 +143,6 @@ def parse(section: Section) -> Iterator[Fact]:
                           time=_stamp_time(rec.stamp), service=SERVICE, level=rec.level,
                           matches=matches)
 
-    def orphan_fact() -> Unparsed:
-        o = section.origin_at(orphans[0])
-        end = section.origin_at(orphans[-1]).line
-        orphans.clear()
-        return Unparsed(origin=o, end_line=end,
-                        reason="lines before the first RabbitMQ log record (not a RabbitMQ "
-                               "log, or the log was cut in the middle of a record)")
-
     offset = -1
     first_stamp = last_stamp = None
     try:
@@ -169,12 +163,11 @@ def parse(section: Section) -> Iterator[Fact]:
             if head is None:
                 if cur is None:
                     if line.strip():
-                        orphans.append(offset)
+                        orphans.add(offset)
                     continue
                 cur.add(line)
                 continue
-            if orphans:
-                yield orphan_fact()
+            yield from orphans.flush()
             if cur is not None:
                 yield from flush(cur)
             stamp, level, prefix, first = head
@@ -186,8 +179,7 @@ def parse(section: Section) -> Iterator[Fact]:
     except Exception as e:  # a broken stream: say where it broke, keep what was read
         yield Unparsed(origin=section.origin_at(max(offset, 0)),
                        reason=f"reading the log failed: {type(e).__name__}: {e}")
-    if orphans:
-        yield orphan_fact()
+    yield from orphans.flush()
     if cur is not None:
         yield from flush(cur)
     tally.lines = offset + 1

@@ -37,7 +37,6 @@ from typing import Iterator
 
 from whynoip.evidence.section import Section
 from whynoip.facts import Fact, Unparsed
-from whynoip.parsers import signatures
 from whynoip.parsers._time import iso_time, syslog_time
 from whynoip.parsers.oslo_log import (LEVELS as OSLO_LEVELS, MAX_CONTINUATION, Tally,
                                       log_events, signature_matches, split_context)

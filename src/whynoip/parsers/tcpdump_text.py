@@ -47,6 +47,7 @@ from typing import Iterator
 from whynoip.evidence.section import Section
 from whynoip.facts import DhcpPacket, Fact, Unparsed
 from whynoip.parsers import _dhcp, _time
+from whynoip.parsers._stray import StrayRun
 
 NAME = "tcpdump_text"
 # tcpdump printing packets (not writing them with -w)
@@ -207,15 +208,7 @@ def parse(section: Section) -> Iterator[Fact]:
     trust_cooked_ifname = "r" not in _short_flags(section.origin.command)
     interface = section.origin.interface
     pkt: _Packet | None = None
-    orphan: tuple[int, int, str] | None = None  # a run of lines belonging to no packet
-
-    def flush_orphans() -> Iterator[Fact]:
-        nonlocal orphan
-        if orphan is not None:
-            first, last, text = orphan
-            yield Unparsed(origin=section.origin_at(first, text), end_line=section.origin_at(last).line,
-                           reason="not tcpdump output (no packet line before it)")
-            orphan = None
+    orphan = StrayRun(section, "not tcpdump output (no packet line before it)")  # lines of no packet
 
     for offset, raw in enumerate(lines):
         line = raw.rstrip()
@@ -228,7 +221,7 @@ def parse(section: Section) -> Iterator[Fact]:
                     inner = _link(pkt, line, trust_ifname=False)  # the packet inside VXLAN
                     _address(pkt, inner, offset, line)
                     continue
-                yield from flush_orphans()
+                yield from orphan.flush()
                 if pkt is not None:
                     yield from _facts(section, pkt, interface)
                 pkt = _Packet(offset, line)
@@ -251,23 +244,17 @@ def parse(section: Section) -> Iterator[Fact]:
             if pkt is not None and _fits(pkt, line):  # pasted where the indentation was lost
                 _indented(pkt, line.strip(), offset, line)
                 continue
-            if orphan is None:
-                orphan = (offset, offset, line)
-            else:
-                orphan = (orphan[0], offset, orphan[2])
+            orphan.add(offset, line)
             if pkt is not None:
                 yield from _facts(section, pkt, interface)
                 pkt = None
             continue
         # an indented line: part of the current packet
         if pkt is None:
-            if orphan is None:
-                orphan = (offset, offset, line)
-            else:
-                orphan = (orphan[0], offset, orphan[2])
+            orphan.add(offset, line)
             continue
         _indented(pkt, line.strip(), offset, line)
-    yield from flush_orphans()
+    yield from orphan.flush()
     if pkt is not None:
         yield from _facts(section, pkt, interface)
 

@@ -29,7 +29,6 @@ def render(d: Diagnosis, console: Console | None = None, max_evidence: int = 6) 
     if not obj["findings"]:
         c.print("[dim]Read {facts} facts from {hosts} host(s).[/]".format(
             facts=obj["summary"].get("facts", 0), hosts=len(obj["summary"].get("hosts", []))))
-    by_id = {f["id"]: f for f in obj["findings"]}
     # the chain: each root cause with the effects it explains
     chains = []
     for f in obj["findings"]:
