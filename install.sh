@@ -22,6 +22,17 @@ for pkg in "${wanted[@]}"; do
 done
 if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
+    # Packages such as rabbitmq-server and openssh-server start a system service when
+    # installed; whynoip starts its own private instances and wants none. A policy-rc.d
+    # that refuses every start holds them off during the install (and only then).
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy"
+        chmod +x "$policy"
+        own_policy=1
+    fi
+    trap '[[ $own_policy == 1 ]] && rm -f "$policy"' EXIT
     apt-get update
     apt-get install -y --no-install-recommends "${missing[@]}"
 fi
