@@ -31,6 +31,9 @@ def _register() -> None:
         pass
     else:
         cli.add_command(facts)
+    from whynoip.live.collect_cli import register as register_collect
+
+    register_collect(cli)
 
 
 _register()
