@@ -239,7 +239,8 @@ def _finding(fid: str, ev: list, port: Port, a, b, what: str, done: set) -> Find
 def state_checks(pic: Picture):
     """Data-path faults visible in the state alone, without captures."""
     for port in pic.guest_ports():
-        dead = [o for o in port.ovs_ports if o.tag == DEAD_VLAN]
+        # `ovs-vsctl show` carries the tag but no iface-id: its port is found by its qvo name
+        dead = [o for o in _port_ovs(pic, port) if o.tag == DEAD_VLAN]
         if dead:
             yield Finding(id="port-dead-vlan", severity="critical", subject=port.label,
                           title=TITLES["port-dead-vlan"].format(who=port.label, host=port.host or "?"),
