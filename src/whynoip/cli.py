@@ -25,6 +25,10 @@ def _register() -> None:
 
     cli.add_command(diagnose)
     cli.add_command(demo)
+    from whynoip.live.cli import probe, watch
+
+    cli.add_command(probe)
+    cli.add_command(watch)
     try:
         from whynoip.evidence.cli import facts
     except ImportError:
