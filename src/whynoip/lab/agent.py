@@ -9,6 +9,11 @@ plugged into br-int, its files written and one dnsmasq running; on port events i
 rewrites the files and sends SIGHUP; on subnet changes it restarts dnsmasq; every check
 interval it looks for the dnsmasq PID (only the PID: a hung dnsmasq passes) and respawns
 a dead one; failures schedule a resync. It reports state every `report_interval`.
+
+With the RabbitMQ bus (`lab up --bus rabbitmq`) the casts arrive over RabbitMQ and the
+state reports are RPC calls to neutron-server (`main(kind="server")`, which records the
+heartbeats); an agent that cannot report logs "Failed reporting state!" and goes dead in
+the API, and when neutron-server says it was dead it schedules a full sync.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from whynoip.lab import bus, dnsmasq_files, sh
-from whynoip.lab.controlplane import DHCP_AGENT, OVS_AGENT, ControlPlane
+from whynoip.lab.controlplane import AGENT_REVIVED, DHCP_AGENT, OVS_AGENT, ControlPlane, NeutronServer
 from whynoip.lab.oslolog import OsloLogger, new_request_id
 from whynoip.lab.ovs import NodeOvs
 from whynoip.lab.paths import LabPaths, device
@@ -56,6 +63,13 @@ class NodeContext:
         self.report_interval = self.conf.getfloat("agent", "report_interval", fallback=30.0)
         self.agent_down_time = float(lab.get("agent_down_time", 75))
         self.ns = self.paths.node_ns(self.node)
+        self.bus = lab.get("bus", bus.EMBEDDED)
+        # the RPC reply timeout of a state report (Neutron: rpc_response_timeout)
+        self.rpc_timeout = self.conf.getfloat("DEFAULT", "rpc_response_timeout", fallback=2 * self.report_interval)
+
+    def bus_params(self) -> bus.BusParams:
+        retry = self.conf.getfloat("oslo_messaging_rabbit", "rabbit_retry_interval", fallback=1.0)
+        return bus.BusParams.from_url(self.conf.get("DEFAULT", "transport_url"), retry)
 
     def host_path(self, path: str) -> Path:
         """A path as the config names it (/var/log/...) inside this node's root."""
@@ -250,25 +264,40 @@ class DhcpAgent:
             self.needs_resync.add("*")
 
     def run(self) -> None:
-        sock = bus.listen(self.ctx.lab_dir, self.ctx.node)
+        rabbit = self.ctx.bus == bus.RABBITMQ
+        if rabbit:
+            params = self.ctx.bus_params()
+            source = bus.Listener(params, self.log, bus.dhcp_agent_topic(self.ctx.node))
+            source.start()
+            StateReporter(self.ctx, params, self.log, DHCP_AGENT, "neutron-dhcp-agent", "dhcp_agent",
+                          "Agent has just been revived. Scheduling full sync", LOGGER,
+                          lambda: self.needs_resync.add("*")).start()
+        else:
+            source = bus.listen(self.ctx.lab_dir, self.ctx.node)
         self.log.info("DHCP agent started")
-        self.report_state()
+        if not rabbit:
+            self.report_state()
         self.sync_state()
         next_report = next_check = next_resync = time.monotonic()
         while True:
             now = time.monotonic()
             timeout = max(0.0, min(next_report, next_check, next_resync) - now)
-            ready, _, _ = select.select([sock], [], [], timeout)
+            ready, _, _ = select.select([source], [], [], timeout)
             if ready:
-                data = sock.recv(65536)
-                try:
-                    msg = json.loads(data)
-                except ValueError:
-                    continue
-                self.handle(msg)
+                if rabbit:
+                    for msg in source.messages():
+                        self.handle(msg)
+                else:
+                    data = source.recv(65536)
+                    try:
+                        msg = json.loads(data)
+                    except ValueError:
+                        continue
+                    self.handle(msg)
             now = time.monotonic()
             if now >= next_report:
-                self.report_state()
+                if not rabbit:
+                    self.report_state()
                 next_report = now + self.ctx.report_interval
             if now >= next_check:
                 self.check_children()
@@ -277,6 +306,41 @@ class DhcpAgent:
                 if self.needs_resync:
                     self.sync_state()
                 next_resync = now + self.resync_interval
+
+
+class StateReporter(threading.Thread):
+    """An agent's state reports over the bus: every report_interval an RPC call
+    `report_state` to neutron-server carrying the agent's own clock (`time`), the first
+    with `start_flag`; the reply says whether the server had the agent for dead."""
+
+    def __init__(self, ctx: NodeContext, params: bus.BusParams, log: OsloLogger, agent_type: str, binary: str,
+                 topic: str, revived_message: str, logger: str, on_revived=None):
+        super().__init__(daemon=True, name="report-state")
+        self.ctx, self.params, self.log = ctx, params, log
+        self.state = {"binary": binary, "host": ctx.node, "topic": topic, "agent_type": agent_type,
+                      "configurations": {}, "start_flag": True}
+        self.revived_message, self.logger, self.on_revived = revived_message, logger, on_revived
+
+    def report(self, client: bus.RpcClient) -> None:
+        try:
+            status = client.call(bus.REPORTS_TOPIC, "report_state", self.ctx.rpc_timeout,
+                                 agent_state={"agent_state": dict(self.state)},
+                                 time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f"))
+        except Exception:
+            self.log.exception("Failed reporting state!", name=self.logger)
+            return
+        self.state.pop("start_flag", None)
+        if status == AGENT_REVIVED:
+            self.log.info(self.revived_message, name=self.logger)
+            if self.on_revived:
+                self.on_revived()
+
+    def run(self) -> None:
+        client = bus.RpcClient(self.params, self.log)
+        while True:
+            started = time.monotonic()
+            self.report(client)
+            time.sleep(max(0.0, self.ctx.report_interval - (time.monotonic() - started)))
 
 
 class OvsAgentReporter:
@@ -291,6 +355,11 @@ class OvsAgentReporter:
     def run(self) -> None:
         self.log.info("Agent initialized successfully, now running... ",
                       name="neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent")
+        if self.ctx.bus == bus.RABBITMQ:
+            StateReporter(self.ctx, self.ctx.bus_params(), self.log, OVS_AGENT, "neutron-openvswitch-agent",
+                          "N/A", "Agent has just been revived. Doing a full sync.",
+                          "neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent").run()
+            return
         while True:
             if self.cp.heartbeat(self.agent_id):
                 self.log.info("Agent has just been revived. Doing a full sync.",
@@ -299,15 +368,19 @@ class OvsAgentReporter:
 
 
 def main(argv: list[str] | None = None, kind: str = "dhcp") -> None:
-    ap = argparse.ArgumentParser(prog=f"neutron-{kind}-agent")
+    ap = argparse.ArgumentParser(prog="neutron-server" if kind == "server" else f"neutron-{kind}-agent")
     ap.add_argument("--config-file", action="append", required=True)
     ap.add_argument("--log-file", required=True)
     args = ap.parse_args(argv)
     ctx = NodeContext(args.config_file)
-    log = OsloLogger(ctx.host_path(args.log_file), LOGGER)
+    log = OsloLogger(ctx.host_path(args.log_file), "neutron.service" if kind == "server" else LOGGER)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
+        if kind == "server":
+            NeutronServer(ctx.lab_dir, ctx.bus_params(), log, ctx.agent_down_time).run(
+                bus.server_socket_path(ctx.lab_dir))
+            return
         (DhcpAgent if kind == "dhcp" else OvsAgentReporter)(ctx, log).run()
     except Stop:
         log.info("Agent caught SIGTERM, quitting daemon loop.", name="neutron.agent.common.polling")
@@ -317,4 +390,4 @@ def main(argv: list[str] | None = None, kind: str = "dhcp") -> None:
 
 
 if __name__ == "__main__":
-    main(kind=sys.argv.pop(1) if len(sys.argv) > 1 and sys.argv[1] in ("dhcp", "openvswitch") else "dhcp")
+    main(kind=sys.argv.pop(1) if len(sys.argv) > 1 and sys.argv[1] in ("dhcp", "openvswitch", "server") else "dhcp")

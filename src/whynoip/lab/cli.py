@@ -24,13 +24,17 @@ def lab() -> None:
 
 @lab.command()
 @click.option("--topology", default="default", show_default=True, help="default, ha, or a YAML file.")
+@click.option("--bus", "bus_kind", type=click.Choice(["embedded", "rabbitmq"]), default="embedded", show_default=True,
+              help="How the API side reaches the agents: embedded casts, or a private RabbitMQ (starts in ~5 s; "
+                   "the control-plane faults need it).")
 @name_option
-def up(topology: str, name: str) -> None:
+def up(topology: str, bus_kind: str, name: str) -> None:
     """Build a lab: nodes, Open vSwitch, VXLAN, DHCP agents, dnsmasq, guests."""
-    seconds = Lab(name).up(topology)
+    seconds = Lab(name).up(topology, bus_kind)
     st = Lab(name).status()
+    via = f", RabbitMQ on 127.0.0.1:{st['bus']['port']}" if st["bus"]["kind"] == "rabbitmq" else ""
     click.echo(f"lab {name} up in {seconds:.2f}s: {len(st['nodes'])} nodes, {len(st['networks'])} networks, "
-               f"{len(st['guests'])} guests")
+               f"{len(st['guests'])} guests{via}")
 
 
 @lab.command()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import socket
 import sqlite3
 import time
 import uuid
@@ -311,3 +312,156 @@ class ControlPlane:
                 # broker would have dropped, at DEBUG, as the messaging layer does.
                 self.log.debug(f"Notification {event} for network {network_id} to dhcp_agent.{agent['host']} "
                                f"was not delivered")
+
+
+# --- neutron-server's RPC side, for labs with the RabbitMQ bus ------------------------------
+
+AGENT_ALIVE, AGENT_REVIVED = "alive", "revived"
+SERVER_LOGGER = "neutron.db.agents_db"
+
+
+def _parse_agent_time(text: str) -> float:
+    """The `time` of a state report (`%Y-%m-%dT%H:%M:%S.%f`, UTC) as epoch seconds."""
+    from datetime import datetime, timezone
+
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            continue
+    raise ValueError(f"bad report time {text!r}")
+
+
+def _iso(t: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None).isoformat()
+
+
+class NeutronServer:
+    """What neutron-server does with the bus: it relays the lab's casts to the DHCP agents
+    (publishing them on its own connection), answers the agents' state reports
+    (AgentExtRpcCallback.report_state: a report older than the server's start is skipped as
+    stale; at an agent's start its clock is checked against the server's; a heartbeat of a
+    dead agent revives it), and every agent_down_time/2 logs the agents found dead
+    (agent_health_check)."""
+
+    def __init__(self, lab_dir: Path, params, log: OsloLogger, agent_down_time: float):
+        self.lab_dir = lab_dir
+        self.params = params
+        self.log = log
+        self.agent_down_time = agent_down_time
+        self.start_time = time.time()
+
+    # AgentExtRpcCallback.report_state
+    def report_state(self, cp: ControlPlane, args: dict) -> str | None:
+        state = (args.get("agent_state") or {}).get("agent_state") or {}
+        agent_time = _parse_agent_time(args["time"])
+        if state.get("start_flag"):
+            now = time.time()
+            diff = abs(now - agent_time)
+            if diff > self.agent_down_time:
+                self.log.error(
+                    f"Message received from the host: {state.get('host')} during the registration of "
+                    f"{state.get('agent_type')} has a timestamp: {_iso(agent_time)}. This differs from the current "
+                    f"server timestamp: {_iso(now)} by {diff:.6f} seconds, which is more than the threshold agent "
+                    f"downtime: {self.agent_down_time:.0f}.", name="neutron.db.agents_db")
+        if agent_time < self.start_time:
+            self.log.debug(f"Stale message received with timestamp: {_iso(agent_time)}. Skipping processing "
+                           f"because it's older than the server start timestamp: {_iso(self.start_time)}",
+                           name="neutron.db.agents_db")
+            return None
+        agent_id = cp.register_agent(state.get("host", "?"), state.get("agent_type", "?"), state.get("binary", "?"))
+        return AGENT_REVIVED if cp.heartbeat(agent_id) else AGENT_ALIVE
+
+    def health_check(self, cp: ControlPlane) -> None:
+        agents = cp.agents()
+        dead = [a for a in agents if not a["alive"]]
+        if not dead:
+            return
+        rows = [f"{'Type':>20} {'Last heartbeat':>20} host"]
+        for a in dead:
+            hb = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(a["heartbeat"])) if a["heartbeat"] else "None"
+            rows.append(f"{a['agent_type']:>20} {hb:>20} {a['host']}")
+        self.log.warning(f"Agent healthcheck: found {len(dead)} dead agents out of {len(agents)}:\n"
+                         + "\n".join(rows), name=SERVER_LOGGER)
+
+    def _serve_reports(self, stop) -> None:
+        import kombu
+
+        cp = ControlPlane(self.lab_dir, agent_down_time=self.agent_down_time)  # this thread's connection
+        link = bus.Link(self.params, self.log)
+        exchange = kombu.Exchange(bus.CONTROL_EXCHANGE, type="topic", durable=False)
+        q = kombu.Queue(bus.REPORTS_TOPIC, exchange, routing_key=bus.REPORTS_TOPIC, durable=False, auto_delete=False)
+
+        def on_request(body, message) -> None:
+            try:
+                msg = bus.unwrap(body)
+                result, failure = None, None
+                try:
+                    if msg.get("method") == "report_state":
+                        result = self.report_state(cp, msg.get("args", {}))
+                except Exception as e:
+                    failure = repr(e)
+                    self.log.exception("Exception during message handling", name="oslo_messaging.rpc.server")
+                if msg.get("_reply_q"):
+                    kombu.Producer(message.channel, exchange=kombu.Exchange("")).publish(
+                        bus.envelope({"result": result, "failure": failure, "ending": True,
+                                      "_msg_id": msg.get("_msg_id")}),
+                        routing_key=msg["_reply_q"], serializer="json", retry=False)
+            finally:
+                message.ack()
+
+        while not stop.is_set():
+            try:
+                conn = link.ensure(stop)
+            except bus.MessagingTimeout:
+                return
+            try:
+                with conn.Consumer([q], callbacks=[on_request], accept=["json"]):
+                    while not stop.is_set():
+                        try:
+                            conn.drain_events(timeout=1)
+                        except socket.timeout:
+                            continue
+            except Exception as e:
+                if stop.is_set():
+                    return
+                link.lost(e)
+                stop.wait(self.params.retry_interval)
+
+    def run(self, sock_path: Path) -> None:
+        import select
+        import threading
+
+        stop = threading.Event()
+        threading.Thread(target=self._serve_reports, args=(stop,), daemon=True, name="reports").start()
+        cp = ControlPlane(self.lab_dir, agent_down_time=self.agent_down_time)
+        sock_path.parent.mkdir(parents=True, exist_ok=True)
+        sock_path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(sock_path))
+        publisher = bus.Publisher(self.params, self.log)
+        period = max(1.0, self.agent_down_time / 2)
+        next_check = time.monotonic() + period
+        self.log.info("Starting neutron-server RPC workers", name="neutron.service")
+        try:
+            while True:
+                ready, _, _ = select.select([sock], [], [], 0.5)
+                if ready:
+                    try:
+                        relay = json.loads(sock.recv(65536))
+                        host, message = relay["host"], relay["message"]
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    publisher.publish(bus.dhcp_agent_topic(host), bus.envelope(
+                        {"method": message.get("event", "notify").replace(".", "_"), "args": {"payload": message},
+                         "_unique_id": uuid.uuid4().hex}))
+                else:
+                    publisher.poll()
+                if time.monotonic() >= next_check:
+                    self.health_check(cp)
+                    next_check = time.monotonic() + period
+        finally:
+            stop.set()
+            sock.close()

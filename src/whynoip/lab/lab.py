@@ -5,7 +5,12 @@ each emulated node (a network namespace) gets its own Open vSwitch with br-int, 
 and VXLAN to the other nodes over an underlay; the DHCP agents start and bring up
 dnsmasq in `qdhcp-<network>`; guests are plugged through tap/qbr/qvb/qvo with Neutron's
 hybrid iptables firewall. `down` removes everything the lab made — processes by PID and
-by namespace, mounts, namespaces, files — also after a crash, by the lab's name prefix."""
+by namespace, mounts, namespaces, files — also after a crash, by the lab's name prefix.
+
+`up(bus="rabbitmq")` puts a private RabbitMQ (broker.py) between the API side and the
+agents: neutron-server runs as a process of its own on the first network node, relays
+the casts and records the agents' state reports; the broker's data and the agent's state
+share that node's small /var/lib filesystem, as they share a controller's disk."""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from whynoip.errors import LabError
-from whynoip.lab import firewall, guest as guestmod, sh
+from whynoip.lab import broker, bus, firewall, guest as guestmod, sh
 from whynoip.lab.controlplane import DHCP_AGENT, ControlPlane
 from whynoip.lab.ovs import NodeOvs, br_int_flows, br_tun_flows, tunnel_port_name, wait_for
 from whynoip.lab.paths import LabPaths, device, labs_root
@@ -32,7 +37,8 @@ STATE_FS_SIZE = "16m"  # each network node's /var/lib/neutron is a small filesys
 NEUTRON_CONF = """[DEFAULT]
 core_plugin = ml2
 auth_strategy = keystone
-transport_url = rabbit://openstack:{secret}@127.0.0.1:5672/
+transport_url = rabbit://openstack:{bus_secret}@127.0.0.1:{bus_port}/
+rpc_response_timeout = {rpc_timeout}
 dhcp_lease_duration = 86400
 dhcp_agents_per_network = {agents}
 agent_down_time = {down}
@@ -44,6 +50,9 @@ root_helper = sudo /usr/bin/neutron-rootwrap /etc/neutron/rootwrap.conf
 
 [database]
 connection = mysql+pymysql://neutron:{secret}@127.0.0.1/neutron
+
+[oslo_messaging_rabbit]
+rabbit_retry_interval = 1
 """
 
 DHCP_AGENT_INI = """[DEFAULT]
@@ -77,6 +86,7 @@ import sys
 from whynoip.lab.agent import main
 main(kind="{kind}")
 """
+SERVER_LOG = "/var/log/neutron/neutron-server.log"
 
 
 class Lab:
@@ -126,8 +136,18 @@ class Lab:
 
     # --- up ---------------------------------------------------------------------------------
 
-    def up(self, topology: str = "default") -> float:
-        sh.require_tools(TOOLS)
+    @property
+    def bus_kind(self) -> str:
+        return self.config.get("bus", bus.EMBEDDED)
+
+    def broker(self, name: str = "rabbit") -> broker.Broker:
+        """A node of the lab's RabbitMQ (LabError when the lab runs the embedded bus)."""
+        return broker.node(self.paths, name)
+
+    def up(self, topology: str = "default", bus_kind: str = bus.EMBEDDED) -> float:
+        if bus_kind not in bus.KINDS:
+            raise LabError(f"unknown bus {bus_kind!r} (buses: {', '.join(bus.KINDS)})")
+        sh.require_tools(TOOLS + (("epmd",) if bus_kind == bus.RABBITMQ else ()))
         topo = load(topology)
         if self.exists or self._leftovers():
             raise LabError(f"lab {self.name!r} exists already (whynoip lab down --name {self.name})")
@@ -135,7 +155,7 @@ class Lab:
         self.paths.dir.mkdir(parents=True, exist_ok=True)
         self.paths.config.write_text(json.dumps({
             "name": self.name, "created": time.time(), "topology_name": topo.name,
-            "topology": _topology_dict(topo), "agent_down_time": topo.agent_down_time, "bus": "embedded"}))
+            "topology": _topology_dict(topo), "agent_down_time": topo.agent_down_time, "bus": bus_kind}))
         self._topo = topo
         try:
             self._build()
@@ -151,14 +171,21 @@ class Lab:
             for s in net.subnets:
                 cp.create_subnet(n.id, s.name, s.cidr, s.gateway, s.allocation_pool, s.dns_nameservers,
                                  s.host_routes, s.enable_dhcp)
+        rabbit = self.bus_kind == bus.RABBITMQ
+        if rabbit:
+            self._bus = broker.plan(self.paths, self.server_node, os.urandom(8).hex())
         for node in topo.nodes:
             self._write_node_files(node.name, node.role)
         self._create_underlay()
         # local VLANs are allocated up front: SQLite connections stay in this thread
         vlans = {n.name: [(net.segmentation_id, cp.local_vlan(n.name, net.id)) for net in cp.networks()]
                  for n in topo.nodes}
-        with ThreadPoolExecutor(max_workers=len(topo.nodes)) as ex:
+        with ThreadPoolExecutor(max_workers=len(topo.nodes) + 1) as ex:
+            # the broker boots (~5 s) while the nodes are built
+            booting = ex.submit(lambda: broker.launch(self.paths).wait_up()) if rabbit else None
             list(ex.map(lambda n: self._create_node(n.name, n.role, vlans[n.name]), topo.nodes))
+            if booting:
+                booting.result()
         # the agents register and the scheduler places each network on N DHCP agents
         for node in topo.network_nodes:
             cp.register_agent(node.name, DHCP_AGENT, "neutron-dhcp-agent")
@@ -169,6 +196,8 @@ class Lab:
                 cp.dhcp_port(net.id, agent["id"], agent["host"])
         for g in topo.guests:
             self._create_guest(g, notify=False)
+        if rabbit:
+            self.start_server()
         for node in topo.nodes:
             self._start_agent(node.name, "openvswitch")
         for node in topo.network_nodes:
@@ -181,20 +210,28 @@ class Lab:
             (root / d).mkdir(parents=True, exist_ok=True)
         topo = self.topology
         secret = os.urandom(8).hex()
+        b = getattr(self, "_bus", None)
         (root / "etc/hostname").write_text(node + "\n")
         (root / "etc/neutron/neutron.conf").write_text(NEUTRON_CONF.format(
-            secret=secret, agents=topo.dhcp_agents_per_network, down=topo.agent_down_time, report=topo.report_interval))
+            secret=secret, agents=topo.dhcp_agents_per_network, down=topo.agent_down_time, report=topo.report_interval,
+            bus_secret=(broker.load_state(self.paths) or {}).get("password", secret) if b else secret,
+            bus_port=b.port if b else 5672, rpc_timeout=f"{2 * topo.report_interval:g}"))
         (root / "etc/neutron/plugins/ml2/openvswitch_agent.ini").write_text(
             OVS_AGENT_INI.format(local_ip=self.underlay_ip(node)))
         kinds = ["openvswitch"]
         if role == "network":
             (root / "etc/neutron/dhcp_agent.ini").write_text(DHCP_AGENT_INI)
             kinds.append("dhcp")
-            # the agent's state on a small filesystem of its own, as /var often is
+            # the agent's state on a small filesystem of its own, as /var often is; the
+            # broker's node keeps its RabbitMQ data there too (/var/lib)
+            state_fs = root / ("var/lib" if b and node == b.host else "var/lib/neutron")
             sh.run(["mount", "-t", "tmpfs", "-o", f"size={STATE_FS_SIZE},mode=0755", f"wnp-{self.name}-state",
-                    str(root / "var/lib/neutron")])
+                    str(state_fs)])
+            (root / "var/lib/neutron").mkdir(parents=True, exist_ok=True)
+        if b and node == b.host:
+            kinds.append("server")
         for kind in kinds:
-            script = root / "usr/bin" / f"neutron-{kind}-agent"
+            script = root / "usr/bin" / ("neutron-server" if kind == "server" else f"neutron-{kind}-agent")
             script.write_text(AGENT_SCRIPT.format(python=sys.executable, kind=kind))
             script.chmod(0o755)
 
@@ -259,26 +296,45 @@ class Lab:
                  if p.binding_host == node and p.device_owner.startswith("compute:")]
         sh.run(["iptables-restore"], self.paths.node_ns(node), input=firewall.filter_table(ports))
 
-    def _start_agent(self, node: str, kind: str) -> int:
+    def _start_agent(self, node: str, kind: str, env: dict[str, str] | None = None) -> int:
         root = self.paths.node_root(node)
         confs = [root / "etc/neutron/neutron.conf"]
-        confs.append(root / ("etc/neutron/dhcp_agent.ini" if kind == "dhcp"
-                             else "etc/neutron/plugins/ml2/openvswitch_agent.ini"))
-        argv = [str(root / "usr/bin" / f"neutron-{kind}-agent"), *(f"--config-file={c}" for c in confs),
-                f"--log-file=/var/log/neutron/neutron-{kind}-agent.log"]
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=open(root / f"var/log/neutron/neutron-{kind}-agent.stderr", "a"),
-                             start_new_session=True)
-        (root / "run/neutron" / f"neutron-{kind}-agent.pid").write_text(f"{p.pid}\n")
+        if kind != "server":
+            confs.append(root / ("etc/neutron/dhcp_agent.ini" if kind == "dhcp"
+                                 else "etc/neutron/plugins/ml2/openvswitch_agent.ini"))
+        binary = "neutron-server" if kind == "server" else f"neutron-{kind}-agent"
+        argv = [str(root / "usr/bin" / binary), *(f"--config-file={c}" for c in confs),
+                f"--log-file=/var/log/neutron/{binary}.log"]
+        with open(root / f"var/log/neutron/{binary}.stderr", "a") as stderr:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                                 start_new_session=True, env={**os.environ, **env} if env else None)
+        (root / "run/neutron" / f"{binary}.pid").write_text(f"{p.pid}\n")
         return p.pid
+
+    def start_server(self) -> int:
+        """neutron-server's RPC side (labs with the RabbitMQ bus), until it takes casts."""
+        pid = self.server_pid()
+        if sh.pid_alive(pid):
+            return pid
+        sock = bus.server_socket_path(self.paths.dir)
+        sock.unlink(missing_ok=True)
+        pid = self._start_agent(self.server_node, "server")
+        wait_for(lambda: sock.exists() or not sh.pid_alive(pid), 15, "neutron-server to start")
+        if not sh.pid_alive(pid):
+            raise LabError(f"neutron-server exited at start (see {self.paths.neutron_log(self.server_node, 'neutron-server')})")
+        return pid
+
+    def server_pid(self) -> int | None:
+        return sh.read_pid(str(self.paths.node_root(self.server_node) / "run/neutron/neutron-server.pid"))
 
     def agent_pid(self, node: str, kind: str = "dhcp") -> int | None:
         return sh.read_pid(str(self.paths.node_root(node) / "run/neutron" / f"neutron-{kind}-agent.pid"))
 
-    def start_agent(self, node: str, kind: str = "dhcp") -> int:
+    def start_agent(self, node: str, kind: str = "dhcp", env: dict[str, str] | None = None) -> int:
+        """Start the node's agent unless it runs; `env` adds to its environment."""
         if sh.pid_alive(self.agent_pid(node, kind)):
             return self.agent_pid(node, kind)
-        return self._start_agent(node, kind)
+        return self._start_agent(node, kind, env)
 
     def stop_agent(self, node: str, kind: str = "dhcp") -> None:
         pid = self.agent_pid(node, kind)
@@ -407,7 +463,15 @@ class Lab:
             "networks": nets,
             "guests": guests,
             "agents": cp.agents(),
+            "bus": self.bus_status(),
         }
+
+    def bus_status(self) -> dict:
+        if self.bus_kind != bus.RABBITMQ:
+            return {"kind": bus.EMBEDDED, "port": None, "pid": None, "log_file": None}
+        b = self.broker()
+        return {"kind": bus.RABBITMQ, "port": b.port, "pid": b.pid, "log_file": str(b.log_file),
+                "node": b.nodename, "host": b.host, "server_pid": self.server_pid()}
 
     # --- down -------------------------------------------------------------------------------
 
@@ -448,6 +512,7 @@ class Lab:
         if self._cp is not None:
             self._cp.close()
             self._cp = None
+        broker.stop_all(self.paths)  # the broker and its epmd, by PID, before the rest
         namespaces = self._namespaces()
         pids = self._own_pids(namespaces)
         for pid in pids:
