@@ -109,8 +109,11 @@ class Picture:
         return ips
 
     def guest_ports(self) -> list[Port]:
+        # without the API, a DHCP port is known by its device in a qdhcp namespace (ns-/tap + id[:11])
+        served = {s.interface[3:] for s in self.servers if s.interface and len(s.interface) > 3}
         return [p for p in self.ports.values()
-                if not (p.api and p.api.device_owner and p.api.device_owner.startswith("network:"))]
+                if not (p.api and p.api.device_owner and p.api.device_owner.startswith("network:"))
+                and not (p.api is None and p.id and p.id[:11] in served)]
 
 
 def build(facts: list[F.Fact]) -> Picture:
