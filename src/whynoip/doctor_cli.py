@@ -12,17 +12,23 @@ from whynoip.evidence.read import check_paths, read
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
+@click.option("--live", is_flag=True, help="Collect this machine first (whynoip collect) and diagnose that too.")
 @click.option("--port", "port", default=None, help="Port id (or its first characters).")
 @click.option("--mac", default=None)
 @click.option("--ip", default=None)
 @click.option("--guest", default=None, help="Instance name.")
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the report to a file.")
-def diagnose(paths, port, mac, ip, guest, fmt, output) -> None:
+def diagnose(paths, live, port, mac, ip, guest, fmt, output) -> None:
     """Why has the instance no IP? Reads the evidence (files, directories, tarballs,
     sosreports, pcaps, pasted transcripts; `-` for stdin) and names the fault."""
+    if not paths and not live:
+        raise click.UsageError("give the evidence: PATH... (or --live to collect this machine)")
     check_paths(paths)
+    if live:
+        from whynoip.live.collect_cli import live_bundle
+        paths = (*paths, str(live_bundle()))
     stdin = sys.stdin.buffer if "-" in paths else None
     facts = list(read(paths, stdin=stdin))
     d = run_diagnosis(facts, target=port or mac or ip or guest)

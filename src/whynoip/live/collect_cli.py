@@ -103,19 +103,20 @@ def collect(output, ssh_targets, inventory, identity, known_hosts, user, sudo, c
         sys.exit(1)
 
 
-def live_bundle(timeout: float = DEFAULT_TIMEOUT, quiet: bool = True):
-    """Collect this machine into a temporary directory (for `diagnose --live`); the
-    TemporaryDirectory (remove it when done) and the bundle's path."""
+def live_bundle(timeout: float = DEFAULT_TIMEOUT):
+    """Collect this machine into a new directory under the temporary directory (for
+    `diagnose --live`); it is kept, so that the report's citations can be opened."""
     import tempfile
+    from datetime import datetime
     from pathlib import Path
 
     from whynoip.live.collect import NodeView, collect as run_collect
     from whynoip.live.node import LocalNode
 
-    tmp = tempfile.TemporaryDirectory(prefix="whynoip-live-")
-    out = Path(tmp.name) / "bundle"
-    run_collect([(LocalNode(), NodeView())], str(out), timeout=timeout, progress=_say(quiet))
-    return tmp, out
+    out = Path(tempfile.mkdtemp(prefix=f"whynoip-live-{datetime.now().strftime('%Y%m%d-%H%M%S')}-"))
+    run_collect([(LocalNode(), NodeView())], str(out), timeout=timeout)
+    click.echo(f"whynoip: collected this machine into {out}", err=True)
+    return out
 
 
 
