@@ -117,16 +117,28 @@ class LocalNode(Node):
             return Result(list(argv), None, missing=True)
         except OSError as e:
             return Result(list(argv), None, err=f"{e.strerror}\n".encode())
+        out, err = bytearray(), bytearray()
+
+        async def drain(stream, buf: bytearray) -> None:
+            while chunk := await stream.read(65536):
+                buf += chunk
+
+        if stdin is not None:
+            p.stdin.write(stdin)
+            p.stdin.close()
+        readers = asyncio.gather(drain(p.stdout, out), drain(p.stderr, err))
         try:
-            out, err = await asyncio.wait_for(p.communicate(stdin), timeout)
+            await asyncio.wait_for(p.wait(), timeout)
         except asyncio.TimeoutError:
             try:
                 os.killpg(p.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            out, err = await p.communicate()
-            return Result(list(argv), None, out, err, time.monotonic() - start, timed_out=True)
-        return Result(list(argv), p.returncode, out, err, time.monotonic() - start)
+            await p.wait()
+            await readers
+            return Result(list(argv), None, bytes(out), bytes(err), time.monotonic() - start, timed_out=True)
+        await readers
+        return Result(list(argv), p.returncode, bytes(out), bytes(err), time.monotonic() - start)
 
     async def files(self, top: str) -> list[tuple[str, int]]:
         out = []
