@@ -320,6 +320,7 @@ class StateReporter(threading.Thread):
         self.state = {"binary": binary, "host": ctx.node, "topic": topic, "agent_type": agent_type,
                       "configurations": {}, "start_flag": True}
         self.revived_message, self.logger, self.on_revived = revived_message, logger, on_revived
+        self.failed = False
 
     def report(self, client: bus.RpcClient) -> None:
         try:
@@ -328,9 +329,15 @@ class StateReporter(threading.Thread):
                                  time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f"))
         except Exception:
             self.log.exception("Failed reporting state!", name=self.logger)
+            self.failed = True
             return
         self.state.pop("start_flag", None)
-        if status == AGENT_REVIVED:
+        if self.failed:
+            self.failed = False
+            self.log.info("Successfully reported state after a previous failure.", name=self.logger)
+        # the answer to a report that had timed out may still say the server had us dead
+        late, client.late[:] = list(client.late), []
+        if status == AGENT_REVIVED or AGENT_REVIVED in late:
             self.log.info(self.revived_message, name=self.logger)
             if self.on_revived:
                 self.on_revived()

@@ -182,7 +182,9 @@ class Link:
                                                    "on_unblocked": self._on_unblocked,
                                                    "client_properties": {"connection_name": self.id}})
         try:
-            conn.connect()
+            # one attempt (kombu's connect() would wait and retry on its own)
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0,
+                                   reraise_as_library_errors=False)
         except Exception as e:
             with contextlib.suppress(Exception):
                 conn.release()
@@ -307,10 +309,15 @@ class RpcClient:
         self.reply_q = f"reply_{uuid.uuid4().hex}"
         self._consumer = None
         self._replies: dict[str, dict] = {}
+        self._waiting: str | None = None
+        self.late: list = []  # results of calls that had timed out when their reply came
 
     def _on_reply(self, body, message) -> None:
         msg = unwrap(body)
-        self._replies[msg.get("_msg_id", "")] = msg
+        if msg.get("_msg_id") == self._waiting:
+            self._replies[msg["_msg_id"]] = msg
+        else:
+            self.late.append(msg.get("result"))
         message.ack()
 
     def _ready(self, deadline: float):
@@ -329,7 +336,7 @@ class RpcClient:
         import kombu
 
         deadline = time.monotonic() + timeout
-        msg_id = uuid.uuid4().hex
+        msg_id = self._waiting = uuid.uuid4().hex
         sent = False
         while True:
             try:
@@ -341,6 +348,8 @@ class RpcClient:
                                                "_reply_q": self.reply_q, "_unique_id": uuid.uuid4().hex}),
                                      routing_key=topic, serializer="json", retry=False)
                     sent = True
+                    # a request sent late, after reconnecting, still gets a moment for its reply
+                    deadline = max(deadline, time.monotonic() + min(timeout, 1.0))
                 while msg_id not in self._replies:
                     left = deadline - time.monotonic()
                     if left <= 0:
@@ -350,6 +359,7 @@ class RpcClient:
                     except socket.timeout:
                         continue
                 reply = self._replies.pop(msg_id)
+                self._waiting = None
                 return reply.get("result")
             except MessagingTimeout:
                 raise

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from whynoip.errors import LabError
-from whynoip.lab import bus, dnsmasq_files, firewall, sh
+from whynoip.lab import broker, bus, dnsmasq_files, firewall, sh
 from whynoip.lab.lab import Lab
 from whynoip.lab.ovs import DEAD_VLAN, br_int_flows, br_tun_flows, tunnel_port_name, wait_for
 from whynoip.lab.paths import device
@@ -306,6 +306,8 @@ class Fault:
     target: str = "guest"  # guest | guest-servers | server | servers | network | network-node
     variants: tuple[str, ...] = ()  # the first is the default
     needs_new_port = False  # it shows on ports created after it (the guests already served keep their IP)
+    # the buses (`lab up --bus`) it is reproduced on; without "embedded" it needs RabbitMQ
+    buses: tuple[str, ...] = ("embedded",)
 
     def resolve(self, lab: Lab, ref: str | None, variant: str | None) -> Target:
         return resolve(lab, self.target, ref)
@@ -1093,6 +1095,7 @@ class DhcpAgentDown(Fault):
     target = "network-node"
     variants = ("killed", "stopped", "hung")
     needs_new_port = True
+    buses = ("embedded", "rabbitmq")
 
     def inject(self, lab, t, variant, state):
         pid = lab.agent_pid(t.node, "dhcp")
@@ -1156,6 +1159,7 @@ class DiskFull(Fault):
     summary = "the network node's /var/lib/neutron is full: new ports never reach dnsmasq"
     target = "network-node"
     needs_new_port = True
+    buses = ("embedded", "rabbitmq")  # with RabbitMQ its data shares the filesystem: the disk alarm follows
 
     def inject(self, lab, t, variant, state):
         state_dir = lab.paths.node_root(t.node) / "var/lib/neutron"
@@ -1185,6 +1189,227 @@ class DiskFull(Fault):
                             if a["host"] == node and a["binary"] == "neutron-dhcp-agent")
             for net in lab.cp.networks_for_agent(agent_id):
                 _wait_served(lab, net, [node])
+
+
+# --- the control plane over RabbitMQ (labs built with `lab up --bus rabbitmq`) ------------
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def _dhcp_hosts(lab: Lab) -> list[str]:
+    return [a["host"] for a in lab.cp.agents() if a["binary"] == "neutron-dhcp-agent"]
+
+
+def _wait_agents(lab: Lab, alive: bool, hosts: list[str] | None = None, timeout: float = 15) -> None:
+    """Until the API shows the DHCP agents (on `hosts`) alive, or dead."""
+    hosts = hosts or _dhcp_hosts(lab)
+
+    def shown() -> bool:
+        rows = [a for a in lab.cp.agents() if a["binary"] == "neutron-dhcp-agent" and a["host"] in hosts]
+        return bool(rows) and all(a["alive"] == alive for a in rows)
+    wait_for(shown, timeout, f"the API to show the DHCP agents on {', '.join(hosts)} {'alive' if alive else 'dead'}")
+
+
+def _wait_resynced(lab: Lab, hosts: list[str] | None = None, timeout: float = 30) -> None:
+    """Until the DHCP agents are alive again and each serves what the API holds; an agent
+    that does not catch up (its revival went unnoticed) is restarted, as an operator does."""
+    hosts = hosts or _dhcp_hosts(lab)
+    _wait_agents(lab, True, hosts, timeout)
+    for a in lab.cp.agents():
+        if a["binary"] == "neutron-dhcp-agent" and a["host"] in hosts:
+            for net in lab.cp.networks_for_agent(a["id"]):
+                try:
+                    _wait_served(lab, net, [a["host"]], 8)
+                except LabError:
+                    lab.stop_agent(a["host"], "dhcp")
+                    lab.start_agent(a["host"], "dhcp")
+                    _wait_served(lab, net, [a["host"]], timeout)
+
+
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _wait_log(path: Path, needle: str, since: int, timeout: float, what: str) -> None:
+    def seen() -> bool:
+        try:
+            with open(path, "rb") as f:
+                f.seek(since)
+                return needle.encode() in f.read()
+        except OSError:
+            return False
+    wait_for(seen, timeout, what)
+
+
+class BusFault(Fault):
+    """A fault of the message bus: it needs the lab's RabbitMQ, on the first network node."""
+    target = "network-node"
+    buses = ("rabbitmq",)
+
+    def resolve(self, lab, ref, variant):
+        host = lab.broker().host
+        if ref not in (None, host):
+            raise LabError(f"fault {self.id}: RabbitMQ runs on {host}, not on {ref!r}")
+        return Target(host, node=host)
+
+
+@_register
+class RabbitmqDiskAlarm(BusFault):
+    """The broker's free-disk limit set above what its disk has free (`rabbitmqctl
+    set_disk_free_limit`): RabbitMQ logs "Free disk space is insufficient" and "disk
+    resource limit alarm set" and blocks every connection that publishes. The agents' state
+    reports get no reply ("The broker has blocked the connection", "Failed reporting
+    state!") and agent_down_time later the server has them dead; the cast of a new port
+    waits in neutron-server's blocked connection, so the port never reaches dnsmasq's host
+    file. Heal: the limit back; the alarm clears, the casts flow, the agents are revived
+    ("Agent has just been revived. Scheduling full sync") and resync."""
+    id = "rabbitmq-disk-alarm"
+    summary = "RabbitMQ's disk alarm blocks publishers: state reports and new ports stop"
+    needs_new_port = True
+
+    def inject(self, lab, t, variant, state):
+        b = lab.broker()
+        since = _log_size(b.log_file)
+        state.update(limit=broker.DISK_FREE_LIMIT)
+        b.ctl("set_disk_free_limit", "1000000GB")  # far above any disk here: the real alarm
+        _wait_log(b.log_file, "disk resource limit alarm set", since, 15, "RabbitMQ to raise its disk alarm")
+        _wait_agents(lab, False)
+
+    def heal(self, lab, state):
+        if not state.get("limit"):
+            return
+        b = lab.broker()
+        since = _log_size(b.log_file)
+        b.ctl("set_disk_free_limit", state["limit"])
+        _wait_log(b.log_file, "disk resource limit alarm cleared", since, 15, "RabbitMQ to clear its disk alarm")
+        _wait_resynced(lab)
+
+
+@_register
+class RabbitmqUnreachable(BusFault):
+    """The broker goes away: stopped (SIGTERM: RabbitMQ closes every connection with
+    CONNECTION_FORCED and shuts down) or killed (SIGKILL, as the OOM killer does: the
+    connections just break). Every service logs "AMQP server on 127.0.0.1:<port> is
+    unreachable: ... Trying again in 1 seconds." and retries; no state report arrives, so
+    the agents go dead; a new port's cast is dropped ("Failed to publish message"). Heal:
+    the broker starts again on its ports and data; the services reconnect ("Reconnected to
+    AMQP server"), the agents are revived and resync."""
+    id = "rabbitmq-unreachable"
+    summary = "the RabbitMQ broker is stopped or killed: services retry, agents go dead"
+    variants = ("stopped", "killed")
+    needs_new_port = True
+
+    def inject(self, lab, t, variant, state):
+        b = lab.broker()
+        state.update(variant=variant, broker=b.name)
+        if variant == "killed":
+            b.kill()
+        else:
+            b.stop()
+        _wait_agents(lab, False)
+
+    def heal(self, lab, state):
+        if not state.get("broker"):
+            return
+        b = lab.broker(state["broker"])
+        if not b.pid:
+            b.start()
+        _wait_resynced(lab)
+
+
+@_register
+class RabbitmqClusterInconsistent(BusFault):
+    """A two-node RabbitMQ cluster disagrees about its members: a second node joins the
+    lab's broker (`join_cluster`), the lab's broker is stopped, the second node is reset
+    (`force_reset`, as an operator does to a node that will not start) and runs alone;
+    then the lab's broker restarts and refuses to: "inconsistent_cluster ... thinks it's
+    clustered with node ..., but ... disagrees". It stays down, so the services cannot reach
+    the bus and the agents go dead. Heal: the second node stops and goes, the lab's broker
+    is reset and starts alone; the services reconnect and resync."""
+    id = "rabbitmq-cluster-inconsistent"
+    summary = "a RabbitMQ node reset behind its peer's back: the broker restart fails with inconsistent_cluster"
+    needs_new_port = True
+    PEER = "rabbit2"
+
+    def inject(self, lab, t, variant, state):
+        main = lab.broker()
+        peer = broker.add_node(lab.paths, main.host, self.PEER)
+        state.update(peer=self.PEER)
+        peer.start()
+        peer.ctl("stop_app")
+        peer.ctl("join_cluster", main.nodename)
+        peer.ctl("start_app")
+        main.stop()
+        peer.ctl("stop_app")
+        peer.ctl("force_reset")
+        peer.ctl("start_app")
+        since = _log_size(main.log_file)
+        state.update(restarted=True)
+        main.spawn()
+        try:
+            main.wait_up(60)
+        except LabError:
+            pass  # what is expected: it exits
+        else:
+            raise LabError("rabbitmq-cluster-inconsistent: the broker restarted although its peer was reset")
+        _wait_log(main.log_file, "inconsistent_cluster", since, 10, "RabbitMQ to refuse the inconsistent cluster")
+        _wait_agents(lab, False)
+
+    def heal(self, lab, state):
+        if not state.get("peer"):
+            return
+        with contextlib.suppress(LabError):
+            peer = lab.broker(state["peer"])
+            peer.stop()
+            subprocess.run(["rm", "-rf", "--one-file-system", str(peer.mnesia_dir)], check=False)
+        broker.remove_node(lab.paths, state["peer"])
+        main = lab.broker()
+        if not main.pid:
+            # the node that still lists its peer is reset and starts alone
+            subprocess.run(["rm", "-rf", "--one-file-system", str(main.mnesia_dir)], check=False)
+            main.start()
+        _wait_resynced(lab, timeout=40)
+
+
+@_register
+class ClockSkew(BusFault):
+    """The network node's clock runs an hour behind and its DHCP agent is restarted on it
+    (libfaketime: the process's clock, not the machine's). Its state reports carry its own
+    time: at its start neutron-server logs that the timestamp "differs from the current
+    server timestamp by ... seconds", then skips each report as "Stale message received"
+    (older than the server's start), so the API shows the agent dead although it runs and
+    serves; its log lines carry the shifted time. Heal: the agent restarts on the right
+    clock and is revived."""
+    id = "clock-skew"
+    summary = "the DHCP agent's clock is an hour behind: the API has it dead while it runs"
+
+    def resolve(self, lab, ref, variant):
+        lab.broker()  # the check of a report's time is neutron-server's, over the bus
+        return resolve(lab, "network-node", ref)
+
+    def inject(self, lab, t, variant, state):
+        if not Path(FAKETIME_LIB).exists():
+            raise LabError("clock-skew needs libfaketime (apt-get install faketime; ./install.sh does)")
+        server_log = lab.paths.neutron_log(lab.server_node, "neutron-server")
+        since = _log_size(server_log)
+        offset = 3600 + int(time.time() - lab.config.get("created", time.time()))
+        state.update(node=t.node, offset=-offset)
+        lab.stop_agent(t.node, "dhcp")
+        lab.start_agent(t.node, "dhcp", env={"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": f"-{offset}",
+                                             "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
+        _wait_log(server_log, "This differs from the current server timestamp", since, 15,
+                  "neutron-server to see the agent's clock")
+        _wait_agents(lab, False, [t.node])
+
+    def heal(self, lab, state):
+        if not state.get("node"):
+            return
+        lab.stop_agent(state["node"], "dhcp")
+        lab.start_agent(state["node"], "dhcp")
+        _wait_resynced(lab, [state["node"]])
 
 
 # --- the record and the commands ----------------------------------------------------------
@@ -1227,6 +1452,9 @@ def inject(lab: Lab, fault_id: str, target: str | None = None, variant: str | No
             raise LabError(f"fault {fault_id}: unknown variant {variant!r} (variants: {', '.join(fault.variants)})")
     elif variant:
         raise LabError(f"fault {fault_id} has no variants")
+    if "embedded" not in fault.buses and lab.bus_kind not in fault.buses:
+        raise LabError(f"fault {fault_id} needs the lab's RabbitMQ bus "
+                       f"(whynoip lab up --bus rabbitmq --name {lab.name}); lab {lab.name} runs the {lab.bus_kind} bus")
     t = fault.resolve(lab, target, variant)
     state: dict = {}
     try:
@@ -1272,6 +1500,8 @@ def help_text() -> str:
     for f in CATALOGUE.values():
         lines.append(f"{f.id:<{width}}  {f.summary}")
         kind = "guest, or node for ovs-restarted" if isinstance(f, L2PathBroken) else f.target
+        if "embedded" not in f.buses:
+            kind += "; needs lab up --bus rabbitmq"
         more = f"  --variant {'|'.join(f.variants)}" if f.variants else ""
         lines.append(f"{'':<{width}}  [{kind}]{more}")
     lines += ["", "Targets (--target):"]
