@@ -8,6 +8,7 @@ from whynoip.findings import Diagnosis, Finding, HopState, NextStep, PortPath
 from whynoip.model import build
 from whynoip.model.paths import path_views
 from whynoip.model.picture import Picture
+from whynoip.parsers._time import iso_time
 from whynoip.rules import ALL
 
 # cause -> effects it explains (DOMAIN.md §4: symptoms chain to causes)
@@ -166,6 +167,110 @@ def _verdict(findings: list[Finding], paths: list[PortPath]) -> str:
     return f"{top.id}: {top.title}{where}{more}"
 
 
+# --- the cascade as one chain -------------------------------------------------------------------
+
+# the order in which fixes recover a cloud from a control-plane cascade (DOMAIN.md, fix hints):
+# free the disk, clear the alarm, restart (or reset and re-join) the broker, set the clocks,
+# restart or resync the agents, restart libvirtd before nova-compute; the rest after
+RECOVERY = ("disk-full", "rabbitmq-disk-alarm", "rabbitmq-cluster-inconsistent", "pacemaker-resource-stopped",
+            "rabbitmq-unreachable", "clock-skew", "dhcp-agent-misconfigured", "dhcp-agent-down", "l2-agent-down",
+            "network-not-hosted", "libvirt-unavailable", "nova-compute-down")
+
+
+def _when(f: Finding) -> float | None:
+    if f.time is not None:
+        return f.time
+    times = [e.time for e in f.evidence if e.time is not None]
+    return min(times) if times else None
+
+
+def _no_ip_guests(pic: Picture, steps: list[Finding]) -> list[dict]:
+    """The guests named by a step of the chain whose console says they got no lease."""
+    named = " ".join(f"{f.subject} {f.title}" for f in steps)
+    out = []
+    for port in pic.guest_ports():
+        if not port.guest or (port.guest not in named and port.mac not in named):
+            continue
+        events = [e for e in pic.of(F.ConsoleEvent) if e.event == "no-lease" and e.guest == port.guest]
+        if events:
+            e = events[-1]
+            out.append({"guest": port.guest, "mac": port.mac, "ip": port.ip, "time": e.time,
+                        "text": e.origin.text or e.detail or "no lease", "source": e.origin.path, "line": e.origin.line})
+    return out
+
+
+def _chains(pic: Picture, findings: list[Finding]) -> list[dict]:
+    """Each root cause with everything it explains, as one chain: the steps ordered by how
+    far they stand from the root (then by time), the time of each, the guests left without
+    an IP at its end, and the fixes in the order that recovers the cloud."""
+    out = []
+    for root in (f for f in findings if f.root_cause):
+        depth = {root.id: 0}
+        changed = True
+        while changed:  # the longest way from the root to each finding it explains
+            changed = False
+            for f in findings:
+                d = max((depth[c] + 1 for c in f.caused_by if c in depth), default=None)
+                if d is not None and d > depth.get(f.id, -1) and f.id != root.id and d <= len(findings):
+                    depth[f.id] = d
+                    changed = True
+        effects = [f for f in findings if f is not root and f.id in depth]
+        if not effects:
+            continue
+        effects.sort(key=lambda f: (depth[f.id], _when(f) or float("inf"), SPECIFICITY.get(f.id, 99), f.subject))
+        steps = [root] + effects
+        order = {fid: i for i, fid in enumerate(RECOVERY)}
+        fixes: list[str] = []
+        for f in sorted(steps, key=lambda f: order.get(f.id, len(RECOVERY) + depth[f.id])):
+            fixes += [x for x in f.fix if x not in fixes]
+        out.append({
+            "root": root.id,
+            "steps": [{"finding": f.id, "depth": depth[f.id], "time": _when(f), "subject": f.subject, "title": f.title,
+                       "host": next((e.host for e in f.evidence if e.host), None)} for f in steps],
+            "no_ip": _no_ip_guests(pic, steps),
+            "fix": fixes,
+        })
+    return out
+
+
+def _clock_offsets(pic: Picture) -> list[dict]:
+    """Clocks that disagree: a server's own word on an agent's clock (clock-skew lines),
+    hosts whose `date` differs from the others', logs written ahead of their host's `date`."""
+    out = []
+    for e in pic.of(F.LogEvent):
+        if e.signal != "clock-skew":
+            continue
+        agent, server = iso_time(e.params.get("agent_time", "")), iso_time(e.params.get("server_time", ""))
+        if not agent or not server:
+            continue
+        offset = agent[0] - server[0]
+        who = f"{e.params.get('agent_name', 'the agent')} on {e.params.get('host', '?')}"
+        out.append({"host": e.params.get("host"), "offset": round(offset, 3), "source": e.origin.path,
+                    "line": e.origin.line,
+                    "text": f"{who}: its clock is {abs(offset):.0f} s {'behind' if offset < 0 else 'ahead of'} the "
+                            f"server's ({e.origin.host or 'the server'}); its log times are shifted the same way"})
+    dated = {}
+    for h in pic.of(F.HostInfo):
+        if h.time is not None and (h.hostname or h.origin.host):
+            dated.setdefault(h.hostname or h.origin.host, h)
+    if len(dated) >= 2:
+        times = sorted(h.time for h in dated.values())
+        mid = times[len(times) // 2]
+        for host, h in sorted(dated.items()):
+            if abs(h.time - mid) > 60:
+                out.append({"host": host, "offset": round(h.time - mid, 3), "source": h.origin.path,
+                            "line": h.origin.line,
+                            "text": f"{host}: its clock is {abs(h.time - mid):.0f} s "
+                                    f"{'behind' if h.time < mid else 'ahead of'} the other hosts' (date)"})
+    for s in pic.of(F.LogSummary):
+        h = dated.get(s.origin.host)
+        if h and s.last_time and not s.time_inferred and s.last_time - h.time > 60:
+            out.append({"host": s.origin.host, "offset": round(s.last_time - h.time, 3), "source": s.origin.path,
+                        "line": 0, "text": f"{s.origin.path}: written up to {s.last_time - h.time:.0f} s after "
+                                           f"{s.origin.host}'s date: its clock runs ahead"})
+    return out
+
+
 def filter_target(pic: Picture, findings: list[Finding], target: str | None) -> list[Finding]:
     if not target:
         return findings
@@ -200,4 +305,5 @@ def diagnose(facts: list[F.Fact], target: str | None = None) -> Diagnosis:
         "dhcp_servers": [{"network": s.network_id, "host": s.host, "ip": s.ip} for s in pic.servers],
     }
     return Diagnosis(verdict=_verdict(findings, paths), findings=findings, paths=paths,
-                     next_steps=_next_steps(pic, findings, paths), timeline=_timeline(findings), summary=summary)
+                     next_steps=_next_steps(pic, findings, paths), timeline=_timeline(findings), summary=summary,
+                     chains=_chains(pic, findings), clock_offsets=_clock_offsets(pic))

@@ -73,3 +73,7 @@ class Diagnosis(msgspec.Struct, kw_only=True):
     next_steps: list[NextStep] = []
     timeline: list[dict] = []
     summary: dict = {}
+    # each root cause with what it explains, step by step with times, and the fixes in
+    # recovery order; clocks found to disagree (README, JSON report)
+    chains: list[dict] = []
+    clock_offsets: list[dict] = []

@@ -29,12 +29,14 @@ import tarfile
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from whynoip.errors import LabError
+from whynoip.lab import broker as brokermod
 from whynoip.lab.controlplane import DHCP_AGENT
 from whynoip.lab.lab import Lab
 from whynoip.lab.paths import labs_root
@@ -87,6 +89,11 @@ def rewriter_for(lab: Lab, node: str | None) -> Rewriter:
     rw = Rewriter()
     prefix = re.escape(lab.paths.prefix)
     lab_dir = re.escape(str(lab.paths.dir))
+    bus = brokermod.load_state(lab.paths)
+    if bus and bus.get("nodes"):
+        # a RabbitMQ node is named after the host it runs on (rabbit@net1)
+        host = next(iter(bus["nodes"].values()))["host"]
+        rw.add(prefix + r"(rabbit\d*)@localhost(?![a-z0-9.-])", r"\1@" + host)
     if node is not None:
         # the peer of a qdhcp tap is the node's own (unnamed) root namespace
         rw.add(r"link-netns " + re.escape(lab.paths.node_ns(node)) + r"(?![\w-])", "link-netnsid 0")
@@ -305,6 +312,9 @@ class Collector:
         self.cmd(base, "date", "date --utc", run(["date", "--utc"]), rw)
         self.cmd(base, "host", "hostname", _hostname(node), rw)
 
+        # rabbitmq, on the node that hosts the lab's broker
+        self.rabbitmq(node, base, rw)
+
         # files
         self.files(node, base, rw)
 
@@ -344,11 +354,31 @@ class Collector:
                 for name in DHCP_FILES:
                     if (d / name).is_file():
                         copy(d / name)
+        rabbitlog = root / "var" / "log" / "rabbitmq"
+        if rabbitlog.is_dir():
+            for f in sorted(rabbitlog.glob("*.log")):
+                copy(f, limit=self.log_limit)
         ovslog = root / "var" / "log" / "openvswitch"
         if ovslog.is_dir():
             drop = None if self.ovs_debug else _drop_ovs_debug
             for f in sorted(ovslog.glob("*.log")):
                 copy(f, drop, limit=self.log_limit)
+
+    def rabbitmq(self, node: str, base: Path, rw: Rewriter) -> None:
+        """`rabbitmqctl status` and `cluster_status` of the broker this node hosts (as
+        sosreport's rabbitmq plugin runs them), side by side: each starts an Erlang VM."""
+        bus = brokermod.load_state(self.lab.paths)
+        if not bus or "rabbit" not in bus.get("nodes", {}) or bus["nodes"]["rabbit"]["host"] != node:
+            return
+        b = brokermod.node(self.lab.paths, "rabbit")
+        env = b.env()
+        ctl = str(brokermod.RABBIT_BIN / "rabbitmqctl")
+        commands = ("rabbitmqctl status", "rabbitmqctl cluster_status")
+        with ThreadPoolExecutor(max_workers=len(commands)) as ex:
+            outs = list(ex.map(lambda c: run([ctl, "-n", b.nodename, *c.split()[1:]], env=env, timeout=20),
+                               commands))
+        for command, out in zip(commands, outs):
+            self.cmd(base, "rabbitmq", command, re.sub(rb"\x1b\[[0-9;]*m", b"", out), rw)  # no terminal colours
 
     # captures and guests
 
@@ -505,6 +535,16 @@ def api_view(lab: Lab) -> dict[str, object]:
                 "Alive": a["alive"], "State": a["admin_state_up"], "Binary": a["binary"]}
 
     out["openstack network agent list -f json"] = [agent_row(a) for a in agents]
+    for a in agents:  # the heartbeats, as `network agent show` gives them
+        out[f"openstack network agent show {a['id']} -f json"] = {
+            "admin_state_up": a["admin_state_up"], "agent_type": a["agent_type"], "alive": a["alive"],
+            "availability_zone": "nova" if a["agent_type"] == DHCP_AGENT else None, "binary": a["binary"],
+            "configuration": {}, "created_at": _iso(a["started"]).replace("T", " ").rstrip("Z") if a["started"] else None,
+            "description": None, "host": a["host"], "id": a["id"],
+            "last_heartbeat_at": (_iso(a["heartbeat"]).replace("T", " ").rstrip("Z") if a["heartbeat"] else None),
+            "name": None, "resources_synced": None,
+            "started_at": _iso(a["started"]).replace("T", " ").rstrip("Z") if a["started"] else None,
+            "topic": "dhcp_agent" if a["agent_type"] == DHCP_AGENT else "N/A"}
     for n in nets:
         out[f"openstack network agent list --network {n.id} -f json"] = [
             agent_row(a) for a in cp.dhcp_agents_for(n.id)]

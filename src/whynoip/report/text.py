@@ -21,6 +21,37 @@ def _t(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) + "Z" if ts else ""
 
 
+def _chains(c: Console, chains: list[dict]) -> None:
+    """Each cascade as one chain: its first cause first, each step with its time, indented
+    by how far it stands from the cause, the guests left without an IP at its end, then
+    the fixes in the order that recovers the cloud."""
+    times = [s["time"] for ch in chains for s in ch["steps"] if s.get("time")]
+    days = {time.strftime("%Y-%m-%d", time.gmtime(t)) for t in times}
+    one_day = len(days) == 1
+
+    def when(t: float | None) -> str:
+        if not t:
+            return " " * (9 if one_day else 20)
+        return time.strftime("%H:%M:%S" if one_day else "%Y-%m-%d %H:%M:%S", time.gmtime(t)) + "Z"
+
+    c.print(f"\n[bold]Chain[/] [dim](first cause first; times UTC{', ' + days.pop() if one_day else ''})[/]")
+    for ch in chains:
+        depth = 0
+        for s in ch["steps"]:
+            depth = s["depth"]
+            arrow = "└─> " if depth else ""
+            c.print(f"  {when(s.get('time'))}  {'    ' * max(0, depth - 1)}{arrow}[bold]{escape(s['finding'])}[/]"
+                    f": {escape(s['title'])}")
+        for g in ch.get("no_ip", []):
+            src = f"{g['source']}:{g['line']}" if g.get("line") else g["source"]
+            c.print(f"  {when(g.get('time'))}  {'    ' * depth}└─> [bold red]{escape(g['guest'])} gets no IP[/]"
+                    f" ({escape(g.get('ip') or '')} expected): {escape(g['text'])} [dim]{escape(src)}[/]")
+        if ch.get("fix"):
+            c.print("  [green]fix, in the order that recovers the cloud:[/]")
+            for i, fix in enumerate(ch["fix"], 1):
+                c.print(f"    {i}. {escape(fix)}")
+
+
 def render(d: Diagnosis, console: Console | None = None, max_evidence: int = 6) -> None:
     c = console or Console()
     obj = to_builtins(d)  # redacted
@@ -29,9 +60,11 @@ def render(d: Diagnosis, console: Console | None = None, max_evidence: int = 6) 
     if not obj["findings"]:
         c.print("[dim]Read {facts} facts from {hosts} host(s).[/]".format(
             facts=obj["summary"].get("facts", 0), hosts=len(obj["summary"].get("hosts", []))))
+    if obj.get("chains"):
+        _chains(c, obj["chains"])
     # the chain: each root cause with the effects it explains
     chains = []
-    for f in obj["findings"]:
+    for f in [] if obj.get("chains") else obj["findings"]:
         if f["root_cause"]:
             effects = [g for g in obj["findings"] if f["id"] in g["caused_by"]]
             if effects:
@@ -44,6 +77,10 @@ def render(d: Diagnosis, console: Console | None = None, max_evidence: int = 6) 
             for g in effects:
                 gw = f" at {_t(g.get('time'))}" if g.get("time") else ""
                 c.print(f"    └─> {escape(g['id'])}{gw}: {escape(g['title'])}")
+    if obj.get("clock_offsets"):
+        c.print("\n[bold]Clocks[/] [dim](times of those sources are shifted by that much)[/]")
+        for o in obj["clock_offsets"]:
+            c.print(f"  {escape(o['text'])}")
     c.print("\n[bold]Findings[/]")
     for i, f in enumerate(obj["findings"], 1):
         color = COLORS.get(f["severity"], "white")

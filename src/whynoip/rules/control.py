@@ -5,6 +5,8 @@ RabbitMQ, the agents lose the bus and are declared dead, new ports never reach d
 
 from __future__ import annotations
 
+import time
+
 from whynoip import facts as F
 from whynoip.findings import Finding
 from whynoip.model.picture import Picture
@@ -22,24 +24,43 @@ def _by_host(events: list) -> dict[str | None, list]:
     return out
 
 
+def _hhmmss(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + "Z"
+
+
 def _agent_down(pic: Picture, agent_type_word: str, fid: str, title: str, fix: list[str]):
+    word = agent_type_word.lower()
+    # the server's own word: "Agent healthcheck: found N dead agents" with a row per agent
+    checks = [e for e in _signals(pic, "agent-down")
+              if word in e.params.get("agent_type", "").lower() and e.params.get("agent_host")]
+    by_host: dict[str, list[F.ApiAgent]] = {}
     for a in pic.of(F.ApiAgent):
-        if agent_type_word.lower() in a.agent_type.lower() and a.alive is False:
-            hb = f", last heartbeat {a.heartbeat:.0f}" if a.heartbeat else ""
-            yield Finding(id=fid, severity="critical", subject=a.host,
-                          title=title.format(host=a.host),
-                          evidence=[cite(a, f"{a.agent_type} on {a.host} alive: False{hb}")],
-                          time=a.heartbeat, fix=[x.format(host=a.host) for x in fix])
+        if word in a.agent_type.lower():
+            by_host.setdefault(a.host, []).append(a)
+    for host, rows in by_host.items():
+        dead = [a for a in rows if a.alive is False]
+        if not dead:
+            continue
+        beats = [a.heartbeat for a in rows if a.heartbeat]
+        last = max(beats) if beats else None
+        ev = [cite(a, f"{a.agent_type} on {a.host} alive: False"
+                      + (f", last heartbeat {_hhmmss(a.heartbeat)}" if a.heartbeat else "")) for a in dead]
+        # when the server found it dead: its first health check that names it after its last report
+        found = [e for e in checks if e.params["agent_host"] == host and e.time and (last is None or e.time > last)]
+        ev += [cite(e) for e in found[:1]]
+        yield Finding(id=fid, severity="critical", subject=host,
+                      title=title.format(host=host, since=f" since {_hhmmss(last)}" if last else ""), evidence=ev,
+                      time=found[0].time if found else last, fix=[x.format(host=host) for x in fix])
 
 
 def dhcp_agent_down(pic: Picture):
-    yield from _agent_down(pic, "dhcp", "dhcp-agent-down", "The DHCP agent on {host} is down (not reporting)",
+    yield from _agent_down(pic, "dhcp", "dhcp-agent-down", "The DHCP agent on {host} is down (not reporting{since})",
                            ["on {host}: systemctl status neutron-dhcp-agent; systemctl restart neutron-dhcp-agent",
                             "if it runs but is reported dead: check its log for AMQP errors and the clocks (NTP)"])
 
 
 def l2_agent_down(pic: Picture):
-    yield from _agent_down(pic, "open vswitch", "l2-agent-down", "The Open vSwitch agent on {host} is down",
+    yield from _agent_down(pic, "open vswitch", "l2-agent-down", "The Open vSwitch agent on {host} is down (not reporting{since})",
                            ["on {host}: systemctl restart neutron-openvswitch-agent"])
 
 
@@ -80,8 +101,12 @@ def rabbitmq_unreachable(pic: Picture):
         return
     hosts = sorted({e.origin.host or "?" for e in evs})
     target = next((f"{e.params.get('host')}:{e.params.get('port')}" for e in evs if e.params.get("host")), "the broker")
+    if all(e.signal == "amqp-blocked" for e in evs):  # reachable, but it reads nothing they publish
+        title = f"The message bus blocks what services on {', '.join(hosts)} publish"
+    else:
+        title = f"Services on {', '.join(hosts)} cannot reach the message bus ({target})"
     yield Finding(id="rabbitmq-unreachable", severity="critical", subject=target,
-                  title=f"Services on {', '.join(hosts)} cannot reach the message bus ({target})",
+                  title=title,
                   evidence=[cite(e) for e in evs[:4]], time=first_time(evs),
                   fix=["check the broker: rabbitmqctl status; rabbitmqctl cluster_status; its disk and memory alarms",
                        "once it is back, restart the agents that did not reconnect"])
@@ -90,21 +115,41 @@ def rabbitmq_unreachable(pic: Picture):
 def rabbitmq_disk_alarm(pic: Picture):
     evs = _signals(pic, "disk-alarm-set", "disk-free-insufficient")
     if evs:
-        yield Finding(id="rabbitmq-disk-alarm", severity="critical", subject=evs[0].origin.host or "rabbitmq",
+        host = evs[0].origin.host or "rabbitmq"
+        free = [(int(e.params["free_bytes"]), int(e.params["limit_bytes"])) for e in evs
+                if e.signal == "disk-free-insufficient" and e.params.get("free_bytes", "").isdigit()
+                and e.params.get("limit_bytes", "").isdigit()]
+        if free and free[-1][0] >= 1_000_000 and free[-1][1] >= 10 * free[-1][0]:  # the limit is what is wrong
+            fix = [f"the free-disk limit ({free[-1][1]} bytes) is above what the disk has free ({free[-1][0]} bytes): "
+                   f"on {host}: rabbitmqctl set_disk_free_limit 50MB (and disk_free_limit.absolute in rabbitmq.conf)"]
+        else:
+            fix = [f"on {host}: df -h /var/lib/rabbitmq; free space on the filesystem of the broker's data directory"]
+        fix += ["the alarm clears by itself once free space is above the limit (rabbitmqctl status: Alarms); "
+                "blocked publishers then resume"]
+        yield Finding(id="rabbitmq-disk-alarm", severity="critical", subject=host,
                       title="RabbitMQ raised its disk alarm and blocks publishers",
-                      evidence=[cite(e) for e in evs[:3]], time=first_time(evs),
-                      fix=["free disk space on the broker's data directory filesystem",
-                           "rabbitmqctl status shows when the alarm clears; then restart the agents"])
+                      evidence=[cite(e) for e in evs[:3]], time=first_time(evs), fix=fix)
 
 
 def rabbitmq_cluster_inconsistent(pic: Picture):
     evs = _signals(pic, "inconsistent-cluster", "network-partition")
     if evs:
+        named = next((e for e in evs if e.params.get("node") and e.params.get("peer")), None)
+        if named:
+            node, peer = named.params["node"], named.params["peer"]
+            title = f"RabbitMQ node {node} thinks it is clustered with {peer}, which disagrees: it does not start"
+            fix = [f"make the nodes agree: stop {peer} (rabbitmqctl -n {peer} stop_app), start {node} and "
+                   f"rabbitmqctl forget_cluster_node {peer} on it; or reset {node} (rabbitmqctl -n {node} reset) "
+                   "and start it alone",
+                   f"then re-join {peer}: rabbitmqctl -n {peer} stop_app; rabbitmqctl -n {peer} reset; "
+                   f"rabbitmqctl -n {peer} join_cluster {node}; rabbitmqctl -n {peer} start_app"]
+        else:
+            title = "A RabbitMQ node disagrees about the cluster's membership"
+            fix = ["on the node that left: rabbitmqctl stop_app; rabbitmqctl reset; "
+                   "rabbitmqctl join_cluster rabbit@<peer>; rabbitmqctl start_app"]
         yield Finding(id="rabbitmq-cluster-inconsistent", severity="critical", subject=evs[0].origin.host or "rabbitmq",
-                      title="A RabbitMQ node disagrees about the cluster's membership",
-                      evidence=[cite(e) for e in evs[:3]], time=first_time(evs),
-                      fix=["on the node that left: rabbitmqctl stop_app; rabbitmqctl reset; "
-                           "rabbitmqctl join_cluster rabbit@<peer>; rabbitmqctl start_app"])
+                      title=title, evidence=[cite(e) for e in ([named] if named else []) + evs[:3]],
+                      time=first_time(evs), fix=fix)
 
 
 def disk_full(pic: Picture):
@@ -157,10 +202,16 @@ def nova_compute_down(pic: Picture):
 def clock_skew(pic: Picture):
     evs = _signals(pic, "clock-skew", "clock-step")
     if evs:
-        yield Finding(id="clock-skew", severity="warning", subject=evs[0].origin.host or "?",
-                      title="Clocks disagree: agents can look dead while they report",
-                      evidence=[cite(e) for e in evs[:3]], time=first_time(evs),
-                      fix=["chronyc tracking / ntpq -p on every node; fix NTP, then restart the agents"])
+        hosts = sorted({e.params.get("host") or e.origin.host or "?" for e in evs})
+        dead = sorted({a.host for a in pic.of(F.ApiAgent) if a.alive is False and a.host in hosts})
+        diffs = [abs(float(e.params["diff"])) for e in evs if e.params.get("diff")]
+        by = f" by {max(diffs):.0f} s" if diffs else ""
+        title = (f"The clock of {', '.join(hosts)} is off{by}: its agents look dead while they report"
+                 if dead else "Clocks disagree: agents can look dead while they report")
+        yield Finding(id="clock-skew", severity="critical" if dead else "warning", subject=", ".join(hosts),
+                      title=title, evidence=[cite(e) for e in evs[:3]], time=first_time(evs),
+                      fix=[f"on {h}: chronyc tracking (or ntpq -p); set the clock right (chronyc makestep)" for h in hosts]
+                      + ["then restart the agents there: their reports carry the wrong time until then"])
 
 
 def dhcp_agent_misconfigured(pic: Picture):
