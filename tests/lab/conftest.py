@@ -48,14 +48,14 @@ class LabFactory:
     def __init__(self) -> None:
         self.labs: list[Lab] = []
 
-    def __call__(self, topology: str = "default", prefix: str = "ft") -> Lab:
+    def __call__(self, topology: str = "default", prefix: str = "ft", bus: str = "embedded") -> Lab:
         while True:
             name = f"{prefix}{_base36(os.getpid())[-4:]}{next(_counter)}"
             lab = Lab(name)
             if not lab.exists and not lab._leftovers():
                 break
         self.labs.append(lab)
-        lab.up(topology)
+        lab.up(topology, bus)
         return lab
 
     def down_all(self) -> None:

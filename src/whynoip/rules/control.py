@@ -109,6 +109,8 @@ def rabbitmq_unreachable(pic: Picture):
                   title=title,
                   evidence=[cite(e) for e in evs[:4]], time=first_time(evs),
                   fix=["check the broker: rabbitmqctl status; rabbitmqctl cluster_status; its disk and memory alarms",
+                       "if it is not running: systemctl start rabbitmq-server (or its pacemaker resource); its log "
+                       "(/var/log/rabbitmq/rabbit@<host>.log) says why it stopped",
                        "once it is back, restart the agents that did not reconnect"])
 
 
@@ -156,9 +158,13 @@ def disk_full(pic: Picture):
     for d in pic.of(F.DiskUsage):
         full = (d.use_percent is not None and d.use_percent >= 100) or (d.avail_kb == 0 and (d.size_kb or 0) > 0)
         if full or (d.inodes_use_percent or 0) >= 100:
+            # what failed to write on that host (or the broker finding too little space) tells when it filled
+            writes = [e for e in _signals(pic, "no-space", "disk-free-insufficient")
+                      if e.origin.host == d.origin.host]
             yield Finding(id="disk-full", severity="critical", subject=f"{d.mount} on {d.origin.host}",
                           title=f"{d.mount} on {d.origin.host} is full",
-                          evidence=[cite(d, f"{d.filesystem} {d.mount} {d.use_percent}% used, {d.avail_kb} KB free")],
+                          evidence=[cite(d, f"{d.filesystem} {d.mount} {d.use_percent}% used, {d.avail_kb} KB free")]
+                          + [cite(e) for e in writes[:2]], time=first_time(writes),
                           fix=[f"on {d.origin.host}: du -xsh {d.mount}/* | sort -h | tail  # what filled it",
                                "free it, then restart the services that failed to write (DHCP agent, RabbitMQ, ...)"])
     for host, evs in _by_host(_signals(pic, "no-space")).items():
