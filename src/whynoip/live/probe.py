@@ -22,7 +22,8 @@ is no known DHCP port, `dhcp-nak` and `host-entry-missing` for a known MAC refus
 
 Many networks are probed at once on one event loop: each vantage's sockets are opened
 inside its namespace (setns on the calling thread, then back) and used from the loop.
-Every wait is bounded; the whole probe ends within `--timeout`.
+Every wait is bounded: the exchanges of a network end within `--timeout`, after a probe
+port (when one is needed) is plugged, which is bounded on its own.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import random
 import re
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import msgspec
@@ -61,7 +63,7 @@ class Timing:
 
 # --- results (the JSON contract: servers[{server, verdict, latency_ms, ...}]) -------------------
 
-class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Exchange(msgspec.Struct, kw_only=True):
     kind: str  # discover | request | renew | inform
     sent: int = 0  # transmissions; 0 when not sent (see note)
     reply: str | None = None  # OFFER | ACK | NAK
@@ -82,7 +84,7 @@ class Offered(msgspec.Struct, kw_only=True, omit_defaults=True):
     options: dict[str, str] = {}
 
 
-class ServerResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+class ServerResult(msgspec.Struct, kw_only=True):
     server: str
     verdict: str  # answers | nak | silent
     latency_ms: float | None  # the first answer's, in the order discover, request, renew, inform
@@ -412,7 +414,7 @@ class LabSegment:
         except BaseException:
             await self.close_port(port)
             raise
-        return port, True if registered else None
+        return port, True  # registered here, or given by the operator as a port's
 
     async def _wait_host_files(self, mac: str, timeout: float = 2.0) -> None:
         """Until the agents wrote the MAC into every server's host file (they then SIGHUP
@@ -448,6 +450,16 @@ def _file_has(path, text: str) -> bool:
         return text in path.read_text()
     except OSError:
         return False
+
+
+_CLOSER: ThreadPoolExecutor | None = None
+
+
+def _closer() -> ThreadPoolExecutor:
+    global _CLOSER
+    if _CLOSER is None:
+        _CLOSER = ThreadPoolExecutor(max_workers=64, thread_name_prefix="whynoip-close")
+    return _CLOSER
 
 
 # --- one round: one vantage, its targets ---------------------------------------------------------
@@ -500,9 +512,10 @@ class Round:
             self._release()
         finally:
             loop.remove_reader(self.ps.fileno())
-            self.ps.close()
-            if self.us:
-                self.us.close()
+            # closing a packet socket waits for an RCU grace period (synchronize_net: ~13 ms
+            # here); on worker threads the waits of many rounds overlap, and the loop runs on
+            socks = [self.ps] + ([self.us] if self.us else [])
+            await asyncio.gather(*(loop.run_in_executor(_closer(), s.close) for s in socks))
         return self.seen
 
     # each phase: send, resend what is unanswered, collect until all answered or the window ends
@@ -722,7 +735,6 @@ class Prober:
     # --- probing ---
     async def probe_network(self, network: str | None, namespaces: list[str], procs=None) -> NetworkResult:
         start = time.monotonic()
-        deadline = start + self.timing.timeout
         procs = dnsmasq_by_namespace() if procs is None else procs
         seg = self.segment(network, namespaces, procs)
         result = NetworkResult(network=network)
@@ -750,6 +762,9 @@ class Prober:
                 port_entry = await self._probe_port(network, seg)
                 port, mac_known = port_entry[1], port_entry[2]
                 plan.append((port.vantage(mac_known), left or targets))
+        # the exchanges get the whole --timeout; plugging a probe port (bounded on its own)
+        # comes before it, so that a first round is not cut short by the plumbing
+        deadline = time.monotonic() + self.timing.timeout
         rounds = [Round(v, tg, self.timing, deadline, dynamic) for v, tg in plan]
         try:
             seen_per_round = await asyncio.gather(*(r.run() for r in rounds))
@@ -778,6 +793,9 @@ class Prober:
                 mac=s.mac, host=host, namespace=ns, interface=iface, vantage=v.label, exchanges=exchanges,
                 offered=offered_of(s.first_offer)))
         result.findings = findings_for(result, seg, {s.ip: s for s in seg.local}, rounds)
+        if not seg.known:
+            result.notes.append("no DHCP server is known for this segment (pass --network or --server): every "
+                                "server that answers is listed, none is called rogue")
         if result.mac_known is False:
             result.notes.append(f"the probe's MAC {rounds[-1].v.mac} is no port's: no server offers it an address "
                                 "(dnsmasq logs 'no address available'); servers were judged by their NAKs and "
@@ -881,6 +899,21 @@ def findings_for(result: NetworkResult, seg, local: dict[str, LocalServer], roun
     from whynoip.diagnose import link, rank
     net = result.network or "?"
     groups: list[list[Finding]] = []
+    # a known MAC that no live server offers an address: it is missing from the host files
+    # (that also explains the NAKs its REQUESTs get)
+    answering = [s for s in result.servers if s.known and s.verdict != "silent"]
+    missing = bool(result.mac_known and answering and not any(s.offered for s in answering))
+    if missing:
+        mac = next((r.v.mac for r in rounds if r.v.mac_known), rounds[0].v.mac if rounds else "?")
+        groups.append([Finding(
+            id="host-entry-missing", severity="warning", subject=mac,
+            title=f"No DHCP server of network {net} offers an address to port MAC {mac}: it is in no host file",
+            evidence=[_ev(f"{s.server}: DISCOVER unanswered while it answers "
+                          + ", ".join(f"{SENT[e.kind]} with {e.reply}" + (f" ({e.message})" if e.message else "")
+                                      for e in s.exchanges if e.reply)
+                          + " (dnsmasq logs 'no address available')") for s in answering],
+            fix=["check that the DHCP agents are up and got the port (openstack network agent list --network "
+                 f"{net}); the agent rewrites the host file and sends dnsmasq SIGHUP"])])
     for s in result.servers:
         group: list[Finding] = []
         where = " ".join(x for x in (s.host, s.namespace, s.interface) if x) or None
@@ -915,7 +948,7 @@ def findings_for(result: NetworkResult, seg, local: dict[str, LocalServer], roun
                         evidence=[_ev(f"no dnsmasq process in {ls.namespace}", ls.host)] + _unanswered(s),
                         fix=["restart the DHCP agent on that node (it respawns dnsmasq), then look at its log for "
                              "why dnsmasq died"]))
-        if not s.known and s.verdict != "silent":
+        if not s.known and s.verdict != "silent" and seg.known:
             offer = s.offered
             what = f", offering {offer.ip}" + (f" with router {offer.routers[0]}" if offer.routers else "") if offer else ""
             sure = seg.authoritative
@@ -924,12 +957,13 @@ def findings_for(result: NetworkResult, seg, local: dict[str, LocalServer], roun
                 title=f"A DHCP server that is no {'Neutron DHCP port' if sure else 'DHCP port on this node'} answers "
                       f"on network {net}: {s.server}" + ("" if sure else " (pass --server to name the network's "
                                                           "other DHCP servers)"),
-                evidence=[_ev(f"{e.reply} from server id {s.server} (MAC {s.mac}){what} to {SENT[e.kind]} from "
-                              f"{s.vantage}") for e in s.exchanges if e.reply][:3],
+                evidence=[_ev(f"{e.reply} from server id {s.server} (MAC {s.mac})"
+                              + (what if e.reply in ("OFFER", "ACK") else f" ({e.message or 'no reason'})")
+                              + f" to {SENT[e.kind]} from {s.vantage}") for e in s.exchanges if e.reply][:3],
                 fix=[f"find it: its MAC {s.mac} -> openstack port list --mac-address {s.mac}",
                      "stop the DHCP server inside that instance; port security ('Prevent DHCP Spoofing by VM') "
                      "blocks it when enabled on its port"]))
-        if s.known and s.verdict == "nak" and result.mac_known:
+        if s.known and s.verdict == "nak" and result.mac_known and not missing:
             naks = [e for e in s.exchanges if e.reply == "NAK"]
             group.append(Finding(
                 id="dhcp-nak", severity="warning", subject=s.server,
@@ -938,18 +972,6 @@ def findings_for(result: NetworkResult, seg, local: dict[str, LocalServer], roun
                 fix=["compare the server's host and leases files with the ports of the network"]))
         if group:
             groups.append(group)
-    # a known MAC that no live server offers an address: it is missing from the host files
-    answering = [s for s in result.servers if s.known and s.verdict != "silent"]
-    if result.mac_known and answering and not any(s.offered for s in answering):
-        mac = next((r.v.mac for r in rounds if r.v.mac_known), rounds[0].v.mac if rounds else "?")
-        groups.append([Finding(
-            id="host-entry-missing", severity="warning", subject=mac,
-            title=f"No DHCP server of network {net} offers an address to port MAC {mac}: it is in no host file",
-            evidence=[_ev(f"{s.server}: DISCOVER unanswered while it answers "
-                          + ", ".join(f"{SENT[e.kind]} with {e.reply}" for e in s.exchanges if e.reply)
-                          + " (dnsmasq logs 'no address available')") for s in answering],
-            fix=["check that the DHCP agents are up and got the port (openstack network agent list --network "
-                 f"{net}); the agent rewrites the host file and sends dnsmasq SIGHUP"])])
     out: list[Finding] = []
     for g in groups:
         link(g)
@@ -974,7 +996,11 @@ def probe(networks: list[str] | None = None, *, namespace: str | None = None, in
         raise ProbeError("probing needs root (raw sockets, network namespaces)")
     prober = Prober(timing, servers, mac, ip, namespace, interface)
     selected = select_networks(networks, namespace)
-    return asyncio.run(run(prober, selected, parallel))
+    results = asyncio.run(run(prober, selected, parallel))
+    failed = [r for r in results if not r.servers and r.notes and r.notes[0].startswith("not probed: ")]
+    if failed and len(failed) == len(results):
+        raise ProbeError(failed[0].notes[0].removeprefix("not probed: "))
+    return results
 
 
 SCHEMA_VERSION = 1
