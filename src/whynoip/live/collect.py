@@ -89,6 +89,15 @@ class NodeView:
     ovs_rundir: str | None = None  # its Open vSwitch's run directory
     hostname: str | None = None  # override what the node says
 
+    @classmethod
+    def from_vars(cls, v: dict | None, default: "NodeView") -> "NodeView":
+        """A node's view from its inventory variables (whynoip_netns, whynoip_root,
+        whynoip_ovs_rundir, whynoip_hostname), else `default`'s."""
+        if not v:
+            return cls(default.netns, default.root, default.ovs_rundir, None)
+        return cls(v.get("whynoip_netns", default.netns), v.get("whynoip_root", default.root),
+                   v.get("whynoip_ovs_rundir", default.ovs_rundir), v.get("whynoip_hostname"))
+
     def path(self, p: str) -> str:
         return p if self.root in ("", "/") else self.root.rstrip("/") + p
 
@@ -222,20 +231,26 @@ class NodeCollector:
 
     async def copy(self, path: str, limit: int | None, config: bool = False) -> bool:
         """Copy one of the node's files (`path` as the node sees it) into the tree."""
-        data = await self.node.read(self.view.path(path), limit)
-        if data is None:
-            return False
-        if b"\0" in data[:8192]:  # binary (a journal file, a database): not evidence we read
-            return False
-        shown = self.rw.text(path)
-        self._write(shown.lstrip("/"), data, config=config)
-        self._note(f"copy {shown}" + (f" (last {limit} bytes)" if limit and len(data) >= limit else ""))
-        return True
+        return bool(await self.copy_many([path], limit, config))
+
+    async def copy_many(self, paths: list[str], limit: int | None, config: bool = False) -> list[str]:
+        """Copy the node's files (paths as the node sees them); those copied."""
+        real = {self.view.path(p): p for p in paths}
+        got = await self.node.read_many(list(real), limit)
+        done = []
+        for rp, data in got.items():
+            path = real[rp]
+            if b"\0" in data[:8192]:  # binary (a journal file, a database): not evidence we read
+                continue
+            shown = self.rw.text(path)
+            self._write(shown.lstrip("/"), data, config=config)
+            self._note(f"copy {shown}" + (f" (last {limit} bytes)" if limit and len(data) >= limit else ""))
+            done.append(path)
+        return sorted(done)
 
     async def copy_dir(self, top: str, limit: int | None, config: bool = False,
                        want: Callable[[str], bool] | None = None) -> list[str]:
         files = await self.node.files(self.view.path(top))
-        done = []
         prefix = self.view.path("/").rstrip("/")
         jobs = []
         for path, _size in files:
@@ -244,9 +259,7 @@ class NodeCollector:
             if ROTATED.search(name) or (want and not want(node_path)):
                 continue
             jobs.append(node_path)
-        results = await asyncio.gather(*(self.copy(p, limit, config) for p in jobs))
-        done = [p for p, ok in zip(jobs, results) if ok]
-        return done
+        return await self.copy_many(jobs, limit, config)
 
     # the node
 
@@ -381,13 +394,13 @@ class NodeCollector:
             n = str(self.journal_lines)
             await self.command(Command("logs", ["journalctl", "--no-pager", "-n", n], f"journalctl --no-pager -n {n}"))
         # dnsmasq logging somewhere of its own (--log-facility=FILE)
+        prefix = self.view.root.rstrip("/")
+        own = []
         for path in sorted(set(re.findall(r"--log-facility=(/\S+)", ps_text))):
-            node_path = path
-            prefix = self.view.root.rstrip("/")
-            if prefix and node_path.startswith(prefix + "/"):
-                node_path = node_path[len(prefix):]
+            node_path = path[len(prefix):] if prefix and path.startswith(prefix + "/") else path
             if not node_path.startswith(LOG_DIRS):
-                await self.copy(node_path, self.log_limit)
+                own.append(node_path)
+        await self.copy_many(own, self.log_limit)
 
 
 def _ns_names(text: str) -> list[str]:
@@ -510,7 +523,7 @@ async def collect_nodes(targets: list[tuple[Node | SshTarget, NodeView]], out: P
                     + (f"; timed out: {', '.join(rep.timed_out)}" if rep.timed_out else ""))
                 return rep
             except WhynoipError as e:
-                say(f"{label}: {e}")
+                say(str(e) if str(e).startswith(label) else f"{label}: {e}")
                 return NodeReport(label, error=str(e))
             finally:
                 if node is not None and node is not target:
@@ -638,6 +651,7 @@ def read_inventory(path: str) -> list[SshTarget]:
         t.user = kv.get("ansible_user") or t.user
         t.port = int(kv["ansible_port"]) if kv.get("ansible_port", "").isdigit() else t.port
         t.name = name
+        t.vars = {k: v for k, v in kv.items() if k.startswith("whynoip_")} or None
         targets.setdefault(name, t)
     if not targets:
         raise CollectError(f"--inventory {path}: no hosts in it")
@@ -658,7 +672,8 @@ def _yaml_inventory(text: str, path: str) -> list[SshTarget]:
         for name, hv in (group.get("hosts") or {}).items():
             hv = hv or {}
             t = SshTarget(str(hv.get("ansible_host") or name), hv.get("ansible_user"),
-                          int(hv["ansible_port"]) if hv.get("ansible_port") else None, str(name))
+                          int(hv["ansible_port"]) if hv.get("ansible_port") else None, str(name),
+                          {k: str(v) for k, v in hv.items() if k.startswith("whynoip_")} or None)
             targets.setdefault(str(name), t)
         for child in (group.get("children") or {}).values():
             walk(child)

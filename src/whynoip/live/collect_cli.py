@@ -62,7 +62,7 @@ def _targets(netns, root, ovs_rundir, node_name, ssh_targets, inventory, sudo, l
     if local or (local is None and not remote):
         targets.append((LocalNode(sudo=sudo), NodeView(netns, root, ovs_rundir, node_name)))
     for t in remote:
-        targets.append((t, NodeView(netns, root, ovs_rundir, None)))
+        targets.append((t, NodeView.from_vars(t.vars, NodeView(netns, root, ovs_rundir))))
     return targets
 
 

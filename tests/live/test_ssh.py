@@ -1,0 +1,226 @@
+"""Collecting many nodes over SSH: a real OpenSSH sshd from Debian, started privately on
+loopback with a throwaway host key and client key, stopped by its PID (the system's sshd
+is never touched). The lab's nodes are reached through it as an inventory whose
+`whynoip_netns`/`whynoip_root` variables say which node each host is."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from whynoip.diagnose import diagnose
+from whynoip.evidence.read import read
+from whynoip.lab import faults
+from whynoip.live import collect as livecollect
+from whynoip.live.collect import NodeView, collect_nodes
+from whynoip.live.node import SshOptions, SshTarget
+
+WHYNOIP = [sys.executable, "-m", "whynoip.cli"]
+SSHD = "/usr/sbin/sshd"
+PLAYBOOK = Path(livecollect.__file__).parent / "ansible" / "collect.yml"
+
+_spec = importlib.util.spec_from_file_location("lab_conftest", Path(__file__).parent.parent / "lab" / "conftest.py")
+_labconf = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_labconf)
+lab_host = _labconf.lab_host
+
+
+class Sshd:
+    def __init__(self, d: Path, port: int, proc: subprocess.Popen):
+        self.dir, self.port, self.proc = d, port, proc
+        self.key = d / "client_key"
+        self.known_hosts = d / "known_hosts"
+
+    def args(self) -> list[str]:
+        return ["--identity", str(self.key), "--known-hosts", str(self.known_hosts)]
+
+    def options(self) -> SshOptions:
+        return SshOptions(identity=[str(self.key)], known_hosts=str(self.known_hosts))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("sshd tests run as root (the collected node's commands need it)")
+    if not Path(SSHD).exists():
+        pytest.fail("openssh-server is not installed (./install.sh)")
+    d = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"whynoip-test-{name}",
+                        "-f", str(d / name)], check=True)
+    shutil.copyfile(d / "client_key.pub", d / "authorized_keys")
+    port = _free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n"
+        f"AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nMaxStartups 64\nMaxSessions 20\n"
+        "Subsystem sftp internal-sftp\nLogLevel ERROR\n")
+    host_pub = (d / "host_key.pub").read_text().split()
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    privsep = Path("/run/sshd")  # sshd's compiled-in privilege separation directory
+    made = not privsep.exists()
+    privsep.mkdir(mode=0o755, exist_ok=True)
+    log = open(d / "sshd.log", "w")
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stdout=log, stderr=log,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"sshd did not start: {(d / 'sshd.log').read_text()}")
+                time.sleep(0.05)
+        yield Sshd(d, port, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        if made:
+            shutil.rmtree(privsep, ignore_errors=True)
+
+
+@pytest.fixture
+def labs(lab_host):
+    factory = _labconf.LabFactory()
+    try:
+        yield factory
+    finally:
+        factory.down_all()
+
+
+def whynoip(*args, timeout=180) -> subprocess.CompletedProcess:
+    return subprocess.run([*WHYNOIP, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_this_machine_over_ssh_is_collected_as_locally(sshd, tmp_path):
+    host = os.uname().nodename.split(".")[0]
+    r = whynoip("collect", "--no-api", "-o", str(tmp_path / "ssh"), "--ssh", f"root@127.0.0.1:{sshd.port}",
+                *sshd.args())
+    assert r.returncode == 0, r.stderr
+    assert f"root@127.0.0.1:{sshd.port}: {host}:" in r.stderr
+    r = whynoip("collect", "--no-api", "-q", "-o", str(tmp_path / "local"))
+    assert r.returncode == 0, r.stderr
+
+    def names(base: Path) -> set[str]:
+        return {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file() and "sos_commands" in p.parts}
+
+    assert names(tmp_path / "ssh" / host) == names(tmp_path / "local" / host)
+    ps = (tmp_path / "ssh" / host / "sos_commands/process/ps_auxwwwm").read_text()
+    assert "sshd" in ps and "ps auxwwwm" in ps  # run there, through the connection
+    log = (tmp_path / "ssh" / host / "sos_logs/whynoip-collect.log").read_text()
+    assert "missing" in log and "rpm -qa" in log
+
+
+def test_unreachable_and_unverifiable_hosts_are_one_line_each_and_the_rest_is_collected(sshd, tmp_path):
+    other = tmp_path / "other_known_hosts"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
+    other.write_text(f"[127.0.0.1]:{sshd.port} " + " ".join((tmp_path / "k.pub").read_text().split()[:2]) + "\n")
+    closed = _free_port()
+    root = tmp_path / "root"  # a small node: its file system is this directory
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/hostname").write_text("small\n")
+    r = whynoip("collect", "--no-api", "-o", str(tmp_path / "b"), "--ssh", f"root@127.0.0.1:{closed}",
+                "--ssh", f"root@127.0.0.1:{sshd.port}", "--root", str(root), *sshd.args(), "--timeout", "5")
+    assert r.returncode == 1
+    assert f"root@127.0.0.1:{closed}: cannot connect" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.count(f"root@127.0.0.1:{closed}") == 1
+    assert "1 of 2 nodes not collected" in r.stderr
+    assert len([p for p in (tmp_path / "b").iterdir() if p.is_dir()]) == 1
+    assert "was not collected" in (tmp_path / "b" / "README").read_text()
+    r = whynoip("collect", "--no-api", "-o", str(tmp_path / "c"), "--ssh", f"root@127.0.0.1:{sshd.port}",
+                "--identity", str(sshd.key), "--known-hosts", str(other))
+    assert r.returncode == 1 and "host key not verifiable" in r.stderr, r.stderr
+    r = whynoip("collect", "--no-api", "-o", str(tmp_path / "d"), "--ssh", f"root@127.0.0.1:{sshd.port}",
+                "--identity", str(tmp_path / "k"), "--known-hosts", str(sshd.known_hosts))
+    assert r.returncode == 1 and "permission denied" in r.stderr, r.stderr
+
+
+def test_the_concurrency_limit_holds(sshd, tmp_path, monkeypatch):
+    """Five hosts, two at a time: never more than two collections in flight."""
+    running, peak = 0, 0
+    real = livecollect.NodeCollector.collect
+
+    async def counted(self):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            await asyncio.sleep(0.2)
+            return await real(self)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(livecollect.NodeCollector, "collect", counted)
+    (tmp_path / "root").mkdir()
+    targets = [(SshTarget("127.0.0.1", "root", sshd.port), NodeView(root=str(tmp_path / "root"), hostname=f"node{i}"))
+               for i in range(5)]
+    (tmp_path / "out").mkdir()
+    reports = asyncio.run(collect_nodes(targets, tmp_path / "out", concurrency=2, ssh=sshd.options()))
+    assert [r.error for r in reports] == [None] * 5
+    assert sorted(r.host for r in reports) == [f"node{i}" for i in range(5)]
+    assert peak == 2
+
+
+@pytest.mark.lab
+def test_a_labs_nodes_over_ssh_from_an_inventory_name_the_fault(sshd, labs, tmp_path):
+    """An inventory of the lab's three nodes (one sshd; each host's whynoip_netns and
+    whynoip_root say which node it is), collected two at a time: the doctor names the
+    frozen dnsmasq."""
+    lab = labs(prefix="ct")
+    faults.inject(lab, "dnsmasq-unresponsive")
+    for inst in lab.cp.instances():
+        lab.dhcp(inst["name"])
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {
+        n.name: {"ansible_host": "127.0.0.1", "ansible_port": sshd.port, "ansible_user": "root",
+                 "whynoip_netns": lab.paths.node_ns(n.name), "whynoip_root": str(lab.paths.node_root(n.name))}
+        for n in lab.topology.nodes}}}))
+    out = tmp_path / "bundle.tar.gz"
+    r = whynoip("collect", "--no-api", "--inventory", str(inv), "--concurrency", "2", "-o", str(out), *sshd.args())
+    assert r.returncode == 0, r.stderr
+    d = diagnose(list(read([str(out)])))
+    assert sorted(d.summary["hosts"]) == sorted(n.name for n in lab.topology.nodes)
+    top = [f.id for f in d.findings if f.root_cause and f.severity != "info"]
+    assert top[:1] == ["dnsmasq-unresponsive"], top
+
+
+def test_the_fleet_playbook_is_valid(tmp_path):
+    """The shipped playbook parses, runs collect then fetches on every host; with
+    ansible-playbook installed, its syntax check passes too."""
+    plays = yaml.safe_load(PLAYBOOK.read_text())
+    assert isinstance(plays, list) and plays[0]["hosts"]
+    tasks = plays[0]["tasks"]
+    modules = [next(k for k in t if k.startswith("ansible.builtin.")) for t in tasks]
+    assert modules == ["ansible.builtin.command", "ansible.builtin.fetch", "ansible.builtin.file"]
+    assert "'collect'" in tasks[0]["ansible.builtin.command"]["argv"]
+    playbook = shutil.which("ansible-playbook")
+    if playbook is None:
+        return
+    inv = tmp_path / "hosts"
+    inv.write_text("node1 ansible_host=127.0.0.1\n")
+    r = subprocess.run([playbook, "-i", str(inv), "--syntax-check", str(PLAYBOOK)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
