@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
+import signal
 import struct
 import subprocess
 import sys
@@ -194,6 +196,8 @@ def test_a_frozen_dnsmasq_passes_the_agents_check_and_not_the_probe(ha3, healed)
     unresponsive = report["findings"][0]
     assert unresponsive["subject"] == f"{frozen['ip']} on net1"
     assert f"dnsmasq pid {pid} state T (stopped)" in unresponsive["evidence"][0]["text"]
+    # its own interface saw every request arrive and no reply leave
+    assert silent["witness"] == {"requests_reached": ["discover", "request", "renew", "inform"], "replies_left": []}
     assert next(f for f in report["findings"] if f["id"] == "dhcp-server-silent")["caused_by"] == [
         "dnsmasq-unresponsive"]
     # bounded by --timeout (the round of each network), whatever the frozen server does
@@ -202,6 +206,55 @@ def test_a_frozen_dnsmasq_passes_the_agents_check_and_not_the_probe(ha3, healed)
     faults.heal(ha3)
     rc, report, _ = probe_json("--network", net)
     assert rc == 0 and [s["verdict"] for s in report["servers"]] == ["answers", "answers"]
+
+
+def test_a_dead_dnsmasq_whose_agent_is_stopped(ha3, healed):
+    net = network_id(ha3, "third")
+    dead = next(s for s in servers_of(ha3, net).values() if s["node"] == "net2")
+    healed(ha3)
+    faults.inject(ha3, "dnsmasq-not-running", "third@net2")
+    rc, report, _ = probe_json("--network", net, "--timeout", "2")
+    assert rc == 1
+    assert {s["server"]: s["verdict"] for s in report["servers"]} == {
+        dead["ip"]: "silent", next(ip for ip in servers_of(ha3, net) if ip != dead["ip"]): "answers"}
+    assert [(f["id"], f["root_cause"]) for f in report["findings"]] == [
+        ("dnsmasq-not-running", True), ("dhcp-server-silent", False)]
+    assert report["findings"][0]["subject"] == f"{dead['ip']} on net2"
+
+
+def test_a_broken_path_is_not_called_a_dead_dnsmasq(ha3, healed):
+    """Open vSwitch restarted on net2 (flows wiped): both dnsmasq work, nothing crosses.
+    Each server's own interface shows no request arriving: the path, not dnsmasq."""
+    net = network_id(ha3, "private")
+    healed(ha3)
+    faults.inject(ha3, "l2-path-broken", "net2", "ovs-restarted")
+    rc, report, _ = probe_json("--network", net, "--timeout", "2")
+    assert rc == 1
+    assert [s["verdict"] for s in report["servers"]] == ["silent", "silent"]
+    assert all(s["witness"] == {"requests_reached": [], "replies_left": []} for s in report["servers"])
+    roots = sorted((f["id"], f["subject"].split()[-1]) for f in report["findings"] if f["root_cause"])
+    assert roots == sorted(("l2-path-broken", ip) for ip in servers_of(ha3, net))
+    assert "dnsmasq-unresponsive" not in {f["id"] for f in report["findings"]}
+    faults.heal(ha3)
+    rc, report, _ = probe_json("--network", net)
+    assert rc == 0
+
+
+def test_a_downed_dhcp_port(ha3, healed):
+    net = network_id(ha3, "third")
+    down = next(s for s in servers_of(ha3, net).values() if s["node"] == "net1")
+    healed(ha3)
+    faults.inject(ha3, "dhcp-namespace-broken", "third@net1", "link-down")
+    rc, report, _ = probe_json("--network", net, "--timeout", "2")
+    assert rc == 1
+    by = {s["server"]: s for s in report["servers"]}
+    assert by.pop(down["ip"])["verdict"] == "silent"
+    [(other, s)] = by.items()
+    assert s["verdict"] == "answers"
+    # the downed namespace cannot be a vantage: the other server is probed from a probe port
+    assert "probe" in s["vantage"] and down["namespace"] not in s["vantage"]
+    assert [(f["id"], f["root_cause"]) for f in report["findings"]] == [
+        ("dhcp-namespace-broken", True), ("dhcp-server-silent", False)]
 
 
 def test_a_guest_namespace_as_vantage_with_declared_servers(ha3):
@@ -278,6 +331,23 @@ def test_a_rogue_server_on_the_segment(one, healed):
     assert [(f["subject"], f["severity"]) for f in rogue] == [(rogue_ip, "critical")]
 
 
+def test_replies_with_bad_checksums(one, healed):
+    """Transmit checksum offload on the DHCP port: the server answers, but what reaches a
+    client carries a wrong UDP checksum, and clients drop it."""
+    net = network_id(one, "private")
+    healed(one)
+    faults.inject(one, "udp-checksum-bad")
+    rc, report, _ = probe_json("--network", net)
+    assert rc == 1
+    [s] = report["servers"]
+    assert s["verdict"] == "answers"
+    assert all(e["checksum_ok"] is False for e in s["exchanges"])
+    assert [f["id"] for f in report["findings"]] == ["udp-checksum-bad"]
+    faults.heal(one)
+    rc, report, _ = probe_json("--network", net)
+    assert rc == 0 and all(e["checksum_ok"] for e in report["servers"][0]["exchanges"])
+
+
 def test_an_unknown_mac_is_refused_and_reported(one):
     net = network_id(one, "private")
     mac = "fa:16:3e:" + ":".join(f"{b:02x}" for b in __import__("os").urandom(3))
@@ -340,6 +410,44 @@ def test_a_real_nodes_probe_port_with_a_random_mac(one):
     ns_list = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert port.namespace not in ns_list
     assert port.bridge_port not in one.ovs("net1").vsctl("list-ports", "br-int")
+
+
+# --- a dynamic range: dnsmasq checks an address (ping) before its first OFFER ---------------------
+
+def test_the_probe_waits_for_the_address_check_of_a_dynamic_range(lab_host, tmp_path):
+    """libvirt, LXD and other dnsmasq clouds hand out dynamic ranges: dnsmasq pings an
+    address for about 3 s before offering it. A server the probe cannot look at gets that
+    long; a Neutron server (static ranges, seen above) is not waited for."""
+    tmp_path.chmod(0o755)
+    srv, cli = f"pwdyn{os.getpid()}-s", f"pwdyn{os.getpid()}-c"
+
+    def sh(*a, ns=None):
+        subprocess.run([*(["ip", "netns", "exec", ns] if ns else []), *a], check=True, capture_output=True)
+    try:
+        for ns in (srv, cli):
+            sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", "srv0", "netns", srv, "type", "veth", "peer", "name", "cli0", "netns", cli)
+        sh("ip", "addr", "add", "10.77.0.1/24", "dev", "srv0", ns=srv)
+        sh("ip", "addr", "add", "10.77.0.50/24", "dev", "cli0", ns=cli)
+        sh("ip", "link", "set", "srv0", "up", ns=srv)
+        sh("ip", "link", "set", "cli0", "up", ns=cli)
+        sh("dnsmasq", "--port=0", "--conf-file=/dev/null", "--interface=srv0", "--bind-dynamic",
+           "--dhcp-range=10.77.0.100,10.77.0.150,12h", f"--dhcp-leasefile={tmp_path}/leases",
+           f"--pid-file={tmp_path}/pid", ns=srv)
+        rc, report, _ = probe_json("--namespace", cli, "--interface", "cli0", "--server", "10.77.0.1",
+                                   "--timeout", "8")
+        assert rc == 0
+        [s] = report["servers"]
+        assert s["verdict"] == "answers" and s["offered"]["ip"].startswith("10.77.0.1")
+        discover = s["exchanges"][0]
+        assert discover["reply"] == "OFFER" and discover["latency_ms"] > 2000, discover
+        assert [e["reply"] for e in s["exchanges"][1:]] == ["ACK", "NAK", "ACK"]  # renew: not its lease
+    finally:
+        pid = (tmp_path / "pid").read_text().strip() if (tmp_path / "pid").exists() else ""
+        if pid:
+            os.kill(int(pid), signal.SIGTERM)
+        for ns in (srv, cli):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 # --- bad input ------------------------------------------------------------------------------------

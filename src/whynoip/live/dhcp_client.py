@@ -34,7 +34,7 @@ from whynoip.parsers._dhcp import BOOTP_HEADER, MAGIC_COOKIE, bootp_fields
 
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = 1, 2, 3, 4, 5, 6, 7, 8
 CLIENT_PORT, SERVER_PORT = 68, 67
-ETH_P_IP = 0x0800
+ETH_P_IP, ETH_P_ALL = 0x0800, 0x0003
 BROADCAST_MAC = b"\xff" * 6
 # What a guest asks for: subnet mask, router, DNS, host and domain name, broadcast, MTU,
 # lease times, classless routes (and Microsoft's copy), as cloud-init's clients do.
@@ -42,6 +42,9 @@ PARAMETERS = bytes((1, 3, 6, 12, 15, 26, 28, 51, 54, 58, 59, 119, 121, 249))
 MIN_MESSAGE = 300  # RFC 1542: pad BOOTP messages to 300 bytes; some relays drop shorter ones
 
 SO_ATTACH_FILTER = 26
+SOL_PACKET, PACKET_AUXDATA = 263, 8
+TP_STATUS_CSUMNOTREADY = 1 << 3  # checksum to be filled by the device: not yet there, not wrong
+_AUXDATA_SPACE = socket.CMSG_SPACE(20)  # struct tpacket_auxdata
 SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFNETMASK, SIOCGIFHWADDR = 0x8913, 0x8915, 0x891B, 0x8927
 IFF_UP = 0x1
 CLONE_NEWNET = 0x40000000
@@ -54,6 +57,17 @@ _BPF_UDP_DST_68 = (
     (0x30, 0, 0, 23), (0x15, 0, 6, 17),              # protocol UDP
     (0x28, 0, 0, 20), (0x45, 4, 0, 0x1FFF),          # first fragment only
     (0xB1, 0, 0, 14), (0x48, 0, 0, 16), (0x15, 0, 1, CLIENT_PORT),  # dst port 68
+    (0x06, 0, 0, 0x40000), (0x06, 0, 0, 0),
+)
+# the same with port 67 or 68 on either side: every DHCP message, both ways
+_BPF_UDP_DHCP = (
+    (0x28, 0, 0, 12), (0x15, 0, 12, 0x0800),         # ethertype IPv4
+    (0x30, 0, 0, 23), (0x15, 0, 10, 17),             # protocol UDP
+    (0x28, 0, 0, 20), (0x45, 8, 0, 0x1FFF),          # first fragment only
+    (0xB1, 0, 0, 14), (0x48, 0, 0, 14),              # source port
+    (0x15, 4, 0, SERVER_PORT), (0x15, 3, 0, CLIENT_PORT),
+    (0x48, 0, 0, 16),                                # destination port
+    (0x15, 1, 0, SERVER_PORT), (0x15, 0, 1, CLIENT_PORT),
     (0x06, 0, 0, 0x40000), (0x06, 0, 0, 0),
 )
 
@@ -143,6 +157,7 @@ class Reply:
     src_ip: str
     dst_ip: str
     fields: dict = field(default_factory=dict)
+    checksum_ok: bool | None = None  # the UDP checksum; None: none sent, or not yet filled in
 
     @property
     def message_type(self) -> str | None:
@@ -158,8 +173,21 @@ class Reply:
         return self.fields.get("server_id") or self.src_ip
 
 
-def parse_frame(data: bytes, at: float) -> Reply | None:
-    """The DHCP reply in an Ethernet frame, or None when it is none (or not well formed)."""
+def udp_checksum_ok(data: bytes) -> bool | None:
+    """Whether the UDP checksum of the IPv4 frame is right (None: the sender sent none)."""
+    q = 14
+    u = q + (data[q] & 0x0F) * 4
+    udp_len = struct.unpack_from("!H", data, u + 4)[0]
+    if struct.unpack_from("!H", data, u + 6)[0] == 0 or u + udp_len > len(data):
+        return None
+    pseudo = data[q + 12:q + 20] + struct.pack("!BBH", 0, 17, udp_len)
+    return _checksum(pseudo + data[u:u + udp_len]) == 0
+
+
+def parse_frame(data: bytes, at: float, op: int | None = 2, csum_ready: bool = True) -> Reply | None:
+    """The DHCP reply (op 2; `op` None: any BOOTP message) in an Ethernet frame, or None
+    when it is none (or not well formed). `csum_ready` False: the kernel says the
+    checksum is still to be filled in by the sending device (not checked)."""
     if len(data) < 14 + 20 + 8 + 236 or data[12:14] != b"\x08\x00":
         return None
     q = 14
@@ -173,10 +201,10 @@ def parse_frame(data: bytes, at: float) -> Reply | None:
         fields, _problem = bootp_fields(payload)
     except ValueError:
         return None
-    if fields.get("op") != 2:
+    if op is not None and fields.get("op") != op:
         return None
     return Reply(at, data[6:12].hex(":"), socket.inet_ntoa(data[q + 12:q + 16]),
-                 socket.inet_ntoa(data[q + 16:q + 20]), fields)
+                 socket.inet_ntoa(data[q + 16:q + 20]), fields, udp_checksum_ok(data) if csum_ready else None)
 
 
 # --- namespaces and interfaces --------------------------------------------------------------
@@ -259,20 +287,24 @@ class PacketSocket:
     """AF_PACKET socket on one interface: sends whole frames, receives IPv4 UDP to port 68
     (every DHCP reply, broadcast or unicast, that reaches the interface)."""
 
+    program = _BPF_UDP_DST_68
+    protocol = ETH_P_IP
+
     def __init__(self, interface: str):
         self.interface = interface
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: nothing queued yet
         try:
-            prog = b"".join(struct.pack("HBBI", *insn) for insn in _BPF_UDP_DST_68)
+            prog = b"".join(struct.pack("HBBI", *insn) for insn in self.program)
             buf = ctypes.create_string_buffer(prog)
-            fprog = struct.pack("HL", len(_BPF_UDP_DST_68), ctypes.addressof(buf))
+            fprog = struct.pack("HL", len(self.program), ctypes.addressof(buf))
             sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-            sock.bind((interface, ETH_P_IP))
+            sock.bind((interface, self.protocol))
         except OSError as e:
             sock.close()
             if e.errno == 19:  # ENODEV
                 raise ProbeError(f"no interface {interface!r} in this namespace") from None
             raise ProbeError(f"cannot open a packet socket on {interface}: {e.strerror}") from None
+        sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         sock.setblocking(False)
         self.sock = sock
 
@@ -282,22 +314,55 @@ class PacketSocket:
     def send(self, data: bytes) -> None:
         self.sock.send(data)
 
+    def _frames(self):
+        """(frame, outgoing, checksum ready) for every frame waiting (non-blocking). The
+        kernel's auxiliary data tells a checksum a device is still to fill in (transmit
+        offload on this host) from one that arrived wrong."""
+        while True:
+            try:
+                data, anc, _flags, addr = self.sock.recvmsg(4096, _AUXDATA_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # the interface went down or away: nothing more comes from it
+                return
+            ready = True
+            for level, kind, value in anc:
+                if level == SOL_PACKET and kind == PACKET_AUXDATA and len(value) >= 4:
+                    ready = not struct.unpack_from("I", value)[0] & TP_STATUS_CSUMNOTREADY
+            yield data, addr[2] == socket.PACKET_OUTGOING, ready
+
     def read(self, at: float) -> list[Reply]:
         """Every reply waiting on the socket (non-blocking)."""
         out = []
-        while True:
-            try:
-                data, addr = self.sock.recvfrom(4096)
-            except (BlockingIOError, InterruptedError):
-                return out
-            if addr[2] == socket.PACKET_OUTGOING:
+        for data, outgoing, ready in self._frames():
+            if outgoing:
                 continue
-            r = parse_frame(data, at)
+            r = parse_frame(data, at, csum_ready=ready)
             if r is not None:
                 out.append(r)
+        return out
 
     def close(self) -> None:
         self.sock.close()
+
+
+class WitnessSocket(PacketSocket):
+    """A packet socket on a server's own interface, in its namespace, that only watches:
+    which requests reach the server and which replies leave it (a capture, as tcpdump on
+    the qdhcp tap would be). It tells a dnsmasq that reads and never answers from
+    replies lost on the way back and from requests that never arrive."""
+
+    program = _BPF_UDP_DHCP
+    protocol = ETH_P_ALL  # frames the host sends reach only ETH_P_ALL sockets
+
+    def read_messages(self, at: float) -> list[tuple[bool, Reply]]:
+        """(sent by this side, message) for every DHCP message waiting (non-blocking)."""
+        out = []
+        for data, outgoing, ready in self._frames():
+            m = parse_frame(data, at, op=None, csum_ready=ready)
+            if m is not None:
+                out.append((outgoing, m))
+        return out
 
 
 class UnicastSocket:

@@ -58,7 +58,7 @@ class Timing:
     address_check: float = 3.0  # dnsmasq pings a dynamic address ~3 s before its first OFFER
     reply_wait: float = 1.0  # for the answer to a REQUEST, renewal or INFORM
     rogue_wait: float = 0.2  # listen at least this long for OFFERs from servers nobody knows
-    retransmit: float = 0.25  # resend what is unanswered (a lost frame, a SIGHUP in progress)
+    retransmit: float = 0.25  # resend what is unanswered (a lost frame, a SIGHUP in progress), then 0.5, 1...
 
 
 # --- results (the JSON contract: servers[{server, verdict, latency_ms, ...}]) -------------------
@@ -69,6 +69,7 @@ class Exchange(msgspec.Struct, kw_only=True):
     reply: str | None = None  # OFFER | ACK | NAK
     latency_ms: float | None = None
     message: str | None = None  # the server's option 56: why it refused
+    checksum_ok: bool | None = None  # the reply's UDP checksum (a DHCP client drops a wrong one)
     note: str | None = None
 
 
@@ -97,6 +98,13 @@ class ServerResult(msgspec.Struct, kw_only=True):
     vantage: str | None = None  # where it was probed from
     exchanges: list[Exchange] = []
     offered: Offered | None = None
+    witness: Witness | None = None  # seen on the server's own interface, when it is on this node
+
+
+class Witness(msgspec.Struct, kw_only=True):
+    """What the server's own interface showed during the probe (a local server only)."""
+    requests_reached: list[str]  # exchange kinds whose request reached the server
+    replies_left: list[str]  # exchange kinds the server answered on the wire
 
 
 class VantageInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -199,6 +207,7 @@ class LocalServer:
     interface: str
     mac: str
     host: str | None
+    up: bool = True
     processes: list[DnsmasqProcess] = field(default_factory=list)
 
 
@@ -215,7 +224,7 @@ def local_servers(namespaces: list[str], procs: dict[int, list[DnsmasqProcess]])
         ino = namespace_inode(ns)
         for i in ifs:
             if i.ip:
-                out.append(LocalServer(i.ip, i.prefixlen, ns, i.name, i.mac, host, procs.get(ino, [])))
+                out.append(LocalServer(i.ip, i.prefixlen, ns, i.name, i.mac, host, i.up, procs.get(ino, [])))
     return out
 
 
@@ -470,15 +479,23 @@ class _Seen:
     exchanges: dict[str, Exchange] = field(default_factory=dict)
     first_offer: Reply | None = None  # OFFER or ACK with an address, for the options offered
     mac: str | None = None
+    witnessed: bool = False  # a witness socket watched the server's own interface
+    reached: set[str] = field(default_factory=set)  # kinds whose request reached its interface
+    replied: set[str] = field(default_factory=set)  # kinds for which a reply left it
 
 
 class Round:
     """Probe `targets` from `vantage`: DISCOVER, a REQUEST naming each server, then a
     renewal and an INFORM to each server's address (when the vantage has an address)."""
 
-    def __init__(self, vantage: Vantage, targets: list[str], timing: Timing, deadline: float, dynamic: bool):
+    def __init__(self, vantage: Vantage, targets: list[str], timing: Timing, deadline: float, dynamic: bool,
+                 local: dict[str, LocalServer] | None = None):
         self.v = vantage
         self.targets = [t for t in targets if t not in vantage.own]
+        # the targets whose interface is on this node get a witness
+        self.local = {t: (local or {})[t] for t in self.targets if t in (local or {})}
+        self.witnesses: dict[str, dc.WitnessSocket] = {}
+        self.xids: dict[int, tuple[str, str | None]] = {}  # every xid sent: (kind, target)
         self.t = timing
         self.deadline = deadline
         self.dynamic = dynamic
@@ -493,6 +510,29 @@ class Round:
             self.replies.extend(got)
             self.wake.set()
 
+    def _on_witness(self, server: str) -> None:
+        seen = self.seen[server]
+        for outgoing, m in self.witnesses[server].read_messages(time.monotonic()):
+            sent = self.xids.get(m.xid)
+            if sent is None:
+                continue
+            kind, target = sent
+            if not outgoing and m.fields.get("op") == 1 and target in (None, server):
+                seen.reached.add(kind)
+            elif outgoing and m.fields.get("op") == 2:
+                seen.replied.add(kind)
+
+    def _open_witnesses(self, loop) -> None:
+        for sid, ls in self.local.items():
+            try:
+                with dc.in_namespace(ls.namespace):
+                    w = dc.WitnessSocket(ls.interface)
+            except ProbeError:  # the namespace or its interface is gone: nothing to watch
+                continue
+            self.witnesses[sid] = w
+            self.seen[sid].witnessed = True
+            loop.add_reader(w.fileno(), self._on_witness, sid)
+
     async def run(self) -> dict[str, _Seen]:
         loop = asyncio.get_running_loop()
         self.wake = asyncio.Event()
@@ -506,15 +546,19 @@ class Round:
                 raise
         loop.add_reader(self.ps.fileno(), self._on_readable)
         try:
+            self._open_witnesses(loop)
             await self._discover()
             await self._request()
             await self._unicast()
             self._release()
         finally:
             loop.remove_reader(self.ps.fileno())
+            for sid, w in self.witnesses.items():
+                self._on_witness(sid)  # what is still queued
+                loop.remove_reader(w.fileno())
             # closing a packet socket waits for an RCU grace period (synchronize_net: ~13 ms
             # here); on worker threads the waits of many rounds overlap, and the loop runs on
-            socks = [self.ps] + ([self.us] if self.us else [])
+            socks = [self.ps, *self.witnesses.values()] + ([self.us] if self.us else [])
             await asyncio.gather(*(loop.run_in_executor(_closer(), s.close) for s in socks))
         return self.seen
 
@@ -527,10 +571,13 @@ class Round:
         end = min(start + window, self.deadline)
         sent = {xid: 0 for xid in pending}
         answered: set[int] = set()
+        for xid, (kind, target, _tx) in pending.items():
+            self.xids[xid] = (kind, target)
         for xid, (_kind, _target, tx) in pending.items():
             tx()
             sent[xid] += 1
-        next_tx = start + self.t.retransmit
+        gap = self.t.retransmit
+        next_tx = start + gap
         while True:
             for r in self.replies:
                 if r.xid in pending:
@@ -554,7 +601,8 @@ class Round:
                     if xid not in answered:
                         tx()
                         sent[xid] += 1
-                next_tx += self.t.retransmit
+                gap *= 2  # as clients back off: a frozen server is not flooded meanwhile
+                next_tx += gap
             wake_at = min(end, start + min_listen) if done else min(end, next_tx)
             self.wake.clear()
             try:
@@ -567,10 +615,12 @@ class Round:
                 if kind not in ex:
                     ex[kind] = Exchange(kind=kind, sent=sent[xid])
 
-    def _share(self, window: float, phases_left: int) -> float:
-        """A phase's window, cut so that the phases still to come get their share of the
-        time left (a short --timeout shortens every phase, not only the last)."""
-        return max(0.0, min(window, (self.deadline - time.monotonic()) / phases_left))
+    def _share(self, window: float, later: float) -> float:
+        """A phase's window, cut so that the phases still to come (`later`: their windows)
+        get their share of the time left: a short --timeout shortens every phase in
+        proportion, not only the last."""
+        left = self.deadline - time.monotonic()
+        return max(0.0, min(window, left * window / (window + later)))
 
     def _answered(self, server: str, kind: str) -> bool:
         s = self.seen.get(server)
@@ -583,20 +633,26 @@ class Round:
         if not self._answered(sid, kind):
             seen.exchanges[kind] = Exchange(kind=kind, sent=sent, reply=r.message_type,
                                             latency_ms=round((r.at - start) * 1000, 2),
-                                            message=r.fields.get("message"))
+                                            message=r.fields.get("message"), checksum_ok=r.checksum_ok)
         if r.message_type in ("OFFER", "ACK") and r.fields.get("yiaddr") not in (None, "0.0.0.0"):
             seen.first_offer = seen.first_offer or r
 
     def _broadcast(self, msg: bytes):
         data = dc.frame(self.v.mac, msg)
-        return lambda: self.ps.send(data)
+
+        def send() -> None:
+            try:
+                self.ps.send(data)
+            except OSError:  # the vantage's interface went down: nothing leaves, nothing answers
+                pass
+        return send
 
     async def _discover(self) -> None:
         xid = dc.new_xid()
         msg = dc.build(dc.DISCOVER, xid=xid, mac=self.v.mac)
         window = self.t.discover_wait + (self.t.address_check if self.dynamic else 0.0)
-        await self._phase({xid: ("discover", None, self._broadcast(msg))}, self._share(window, 3),
-                          self.t.rogue_wait)
+        await self._phase({xid: ("discover", None, self._broadcast(msg))},
+                          self._share(window, 2 * self.t.reply_wait), self.t.rogue_wait)
 
     async def _request(self) -> None:
         offers = {sid: s.first_offer for sid, s in self.seen.items() if s.first_offer}
@@ -612,7 +668,7 @@ class Round:
             msg = dc.build(dc.REQUEST, xid=xid, mac=self.v.mac, requested_ip=want, server_id=sid)
             pending[xid] = ("request", sid, self._broadcast(msg))
         if pending:
-            await self._phase(pending, self._share(self.t.reply_wait, 2))
+            await self._phase(pending, self._share(self.t.reply_wait, self.t.reply_wait))
 
     async def _unicast(self) -> None:
         servers = list(dict.fromkeys([*self.targets, *(s for s, x in self.seen.items() if x.exchanges)]))
@@ -629,7 +685,7 @@ class Round:
                 msg = dc.build(mtype, xid=xid, mac=self.v.mac, ciaddr=self.v.ip, broadcast=False)
                 pending[xid] = (kind, sid, lambda m=msg, s=sid: self._send_unicast(m, s))
         if pending:
-            await self._phase(pending, self._share(self.t.reply_wait, 1))
+            await self._phase(pending, self._share(self.t.reply_wait, 0.0))
         self.us.drain()
 
     def _send_unicast(self, msg: bytes, server: str) -> None:
@@ -739,7 +795,10 @@ class Prober:
         seg = self.segment(network, namespaces, procs)
         result = NetworkResult(network=network)
         targets = sorted(seg.known, key=_ip_key)
-        dynamic = any(p.dynamic for s in seg.local for p in s.processes)
+        # wait for dnsmasq's address check where it applies: a local dnsmasq with a dynamic
+        # range, or servers whose dnsmasq is not on this node to look at
+        procs_here = [p for s in seg.local for p in s.processes]
+        dynamic = any(p.dynamic for p in procs_here) or not procs_here
         # vantages: the one given, else other agents' namespaces, else a probe port
         plan: list[tuple[Vantage, list[str]]] = []
         port_entry = None
@@ -750,6 +809,8 @@ class Prober:
             left = list(targets)
             if not self.mac:
                 for s in seg.local:
+                    if not s.up:
+                        continue
                     v = Vantage("qdhcp", s.namespace, s.interface, s.mac, s.ip, mac_known=True, host=s.host,
                                 own=frozenset(x.ip for x in seg.local if x.namespace == s.namespace))
                     mine = [t for t in left if t not in v.own]
@@ -765,7 +826,8 @@ class Prober:
         # the exchanges get the whole --timeout; plugging a probe port (bounded on its own)
         # comes before it, so that a first round is not cut short by the plumbing
         deadline = time.monotonic() + self.timing.timeout
-        rounds = [Round(v, tg, self.timing, deadline, dynamic) for v, tg in plan]
+        local = {s.ip: s for s in seg.local}
+        rounds = [Round(v, tg, self.timing, deadline, dynamic, local) for v, tg in plan]
         try:
             seen_per_round = await asyncio.gather(*(r.run() for r in rounds))
         finally:
@@ -791,8 +853,10 @@ class Prober:
             result.servers.append(ServerResult(
                 server=sid, verdict=verdict, latency_ms=latency, network=network, known=sid in seg.known,
                 mac=s.mac, host=host, namespace=ns, interface=iface, vantage=v.label, exchanges=exchanges,
-                offered=offered_of(s.first_offer)))
-        result.findings = findings_for(result, seg, {s.ip: s for s in seg.local}, rounds)
+                offered=offered_of(s.first_offer),
+                witness=Witness(requests_reached=[k for k in KINDS if k in s.reached],
+                                replies_left=[k for k in KINDS if k in s.replied]) if s.witnessed else None))
+        result.findings = findings_for(result, seg, local, rounds)
         if not seg.known:
             result.notes.append("no DHCP server is known for this segment (pass --network or --server): every "
                                 "server that answers is listed, none is called rogue")
@@ -895,6 +959,76 @@ def _unanswered(s: ServerResult) -> list[Evidence]:
     return out
 
 
+def _namespace_broken(s: ServerResult, net: str, where: str | None) -> list[Finding]:
+    """A server the control plane places in a namespace of this node that holds no address."""
+    try:
+        with dc.in_namespace(s.namespace):
+            ifs = dc.interfaces()
+    except ProbeError:
+        what = f"namespace {s.namespace} does not exist"
+    else:
+        if any(i.ip for i in ifs):
+            return []
+        what = f"no interface in {s.namespace} has an address ({', '.join(i.name for i in ifs) or 'none'})"
+    return [Finding(
+        id="dhcp-namespace-broken", severity="critical", subject=f"{s.server} on {s.host}", hop=where,
+        title=f"the DHCP port {s.server} of network {net} on {s.host} is not plugged: {what}",
+        evidence=[_ev(what, s.host)],
+        fix=[f"restart the DHCP agent on {s.host}: it plugs the port into qdhcp-{net} again"])]
+
+
+def _why_silent(s: ServerResult, ls: LocalServer, net: str, where: str | None) -> list[Finding]:
+    """Why a server on this node is silent, from its interface, its processes and what its
+    interface showed: namespace broken, no dnsmasq, dnsmasq that does not answer, or a
+    path that loses the requests or the replies."""
+    alive = [p for p in ls.processes if not p.state.startswith("Z")]
+    stopped = [p for p in alive if p.state.startswith("T")]
+    w = s.witness
+    reached = w.requests_reached if w else []
+    left = w.replies_left if w else []
+    seen_there = (f"on {ls.interface} in {ls.namespace}: requests reached it ({', '.join(reached) or 'none'}), "
+                  f"replies left it ({', '.join(left) or 'none'})")
+    if not ls.up:
+        return [Finding(
+            id="dhcp-namespace-broken", severity="critical", subject=f"{s.server} on {ls.host}", hop=where,
+            title=f"the DHCP port {ls.interface} of network {net} on {ls.host} is down",
+            evidence=[_ev(f"{ls.interface} in {ls.namespace} is down", ls.host)],
+            fix=[f"on {ls.host}: ip netns exec {ls.namespace} ip link set {ls.interface} up; or restart the DHCP "
+                 "agent, which plugs the port again"])]
+    if not alive:
+        return [Finding(
+            id="dnsmasq-not-running", severity="critical", subject=f"{s.server} on {ls.host}", hop=where,
+            title=f"no dnsmasq runs for network {net} on {ls.host}",
+            evidence=[_ev(f"no dnsmasq process in {ls.namespace}", ls.host)] + _unanswered(s),
+            fix=["restart the DHCP agent on that node (it respawns dnsmasq), then look at its log for "
+                 "why dnsmasq died"])]
+    if stopped or (w and reached and not left) or not w:
+        ev = []
+        for p in alive:
+            q = p.rx_queue_67()
+            queued = f"; {q} bytes wait unread on its :67 socket" if q else ""
+            how = " (stopped)" if p.state.startswith("T") else ""
+            ev.append(_ev(f"dnsmasq pid {p.pid} state {p.state}{how} in {ls.namespace}{queued}", ls.host))
+        if w:
+            ev.append(_ev(seen_there, ls.host))
+        return [Finding(
+            id="dnsmasq-unresponsive", severity="critical", subject=f"{s.server} on {ls.host}", hop=where,
+            title=f"dnsmasq for network {net} on {ls.host} is alive but answers nothing",
+            evidence=ev + _unanswered(s),
+            fix=[f"on {ls.host}: kill {alive[0].pid}  # the DHCP agent respawns it (its liveness check "
+                 "only looks for the PID, so a hung dnsmasq passes it)",
+                 "or restart the DHCP agent; then probe again and check the PID stays the same"])]
+    # dnsmasq runs and is not stopped: the path loses the requests, or the replies
+    way = "its replies never reach the probe" if left else "the probe's requests never reach it"
+    return [Finding(
+        id="l2-path-broken", severity="critical", subject=f"{s.vantage} <-> {s.server}",
+        hop=f"between {s.vantage} and {where}",
+        title=f"DHCP server {s.server} of network {net} works, but {way}",
+        evidence=[_ev(seen_there, ls.host)] + _unanswered(s),
+        fix=["trace the path hop by hop (whynoip trace, or tcpdump on the qdhcp tap, br-int, br-tun and the "
+             "tunnel underlay): compare local VLAN tags and br-tun flows on both nodes"])]
+
+
 def findings_for(result: NetworkResult, seg, local: dict[str, LocalServer], rounds: list[Round]) -> list[Finding]:
     from whynoip.diagnose import link, rank
     net = result.network or "?"
@@ -926,28 +1060,9 @@ def findings_for(result: NetworkResult, seg, local: dict[str, LocalServer], roun
                      f"ip netns exec {s.namespace or 'qdhcp-' + net} ss -lunp 'sport = :67'"]))
             ls = local.get(s.server)
             if ls is not None:
-                alive = [p for p in ls.processes if not p.state.startswith("Z")]
-                if alive:
-                    ev = []
-                    for p in alive:
-                        q = p.rx_queue_67()
-                        queued = f"; {q} bytes wait unread on its :67 socket" if q else ""
-                        how = " (stopped)" if p.state.startswith("T") else ""
-                        ev.append(_ev(f"dnsmasq pid {p.pid} state {p.state}{how} in {ls.namespace}{queued}", ls.host))
-                    group.append(Finding(
-                        id="dnsmasq-unresponsive", severity="critical", subject=f"{s.server} on {ls.host}", hop=where,
-                        title=f"dnsmasq for network {net} on {ls.host} is alive but answers nothing",
-                        evidence=ev + _unanswered(s),
-                        fix=[f"on {ls.host}: kill {alive[0].pid}  # the DHCP agent respawns it (its liveness check "
-                             "only looks for the PID, so a hung dnsmasq passes it)",
-                             "or restart the DHCP agent; then probe again and check the PID stays the same"]))
-                else:
-                    group.append(Finding(
-                        id="dnsmasq-not-running", severity="critical", subject=f"{s.server} on {ls.host}", hop=where,
-                        title=f"no dnsmasq runs for network {net} on {ls.host}",
-                        evidence=[_ev(f"no dnsmasq process in {ls.namespace}", ls.host)] + _unanswered(s),
-                        fix=["restart the DHCP agent on that node (it respawns dnsmasq), then look at its log for "
-                             "why dnsmasq died"]))
+                group.extend(_why_silent(s, ls, net, where))
+            elif s.namespace:
+                group.extend(_namespace_broken(s, net, where))
         if not s.known and s.verdict != "silent" and seg.known:
             offer = s.offered
             what = f", offering {offer.ip}" + (f" with router {offer.routers[0]}" if offer.routers else "") if offer else ""
@@ -963,6 +1078,17 @@ def findings_for(result: NetworkResult, seg, local: dict[str, LocalServer], roun
                 fix=[f"find it: its MAC {s.mac} -> openstack port list --mac-address {s.mac}",
                      "stop the DHCP server inside that instance; port security ('Prevent DHCP Spoofing by VM') "
                      "blocks it when enabled on its port"]))
+        bad = [e for e in s.exchanges if e.reply and e.checksum_ok is False]
+        if bad:
+            group.append(Finding(
+                id="udp-checksum-bad", severity="critical", subject=s.server, hop=where,
+                title=f"DHCP server {s.server} of network {net} answers with bad UDP checksums: DHCP clients drop "
+                      "its replies",
+                evidence=[_ev(f"{e.reply} to {SENT[e.kind]} from {s.vantage}: UDP checksum wrong") for e in bad],
+                fix=[f"turn transmit checksum offload off on the DHCP port: ip netns exec "
+                     f"{s.namespace or 'qdhcp-' + net} ethtool -K {s.interface or '<ns- device>'} tx off "
+                     "(or add Neutron's checksum-fill rule: iptables -t mangle -A POSTROUTING -p udp --dport 68 "
+                     "-j CHECKSUM --checksum-fill)"]))
         if s.known and s.verdict == "nak" and result.mac_known and not missing:
             naks = [e for e in s.exchanges if e.reply == "NAK"]
             group.append(Finding(

@@ -35,8 +35,8 @@ from whynoip.live.probe import KINDS, NetworkResult, Prober, Timing, select_netw
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # the ids a probe can find: always exported, 0 when none, so that an alert sees them clear
-FINDING_IDS = ("dhcp-server-silent", "dnsmasq-unresponsive", "dnsmasq-not-running", "rogue-dhcp-server",
-               "dhcp-nak", "host-entry-missing")
+FINDING_IDS = ("dhcp-server-silent", "dnsmasq-unresponsive", "dnsmasq-not-running", "dhcp-namespace-broken",
+               "l2-path-broken", "udp-checksum-bad", "rogue-dhcp-server", "dhcp-nak", "host-entry-missing")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
