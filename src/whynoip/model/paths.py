@@ -29,6 +29,10 @@ class Point:
     role: str
     packets: list[F.DhcpPacket] = field(default_factory=list)
     source: str | None = None
+    # client MAC -> (message types seen, its packets in capture order): a capture of a busy
+    # segment holds many clients, and each port's questions are about its own MAC
+    by_mac: dict[str | None, tuple[set[str], list[F.DhcpPacket]]] | None = field(default=None, repr=False,
+                                                                                 compare=False)
 
     @property
     def name(self) -> str:
@@ -38,11 +42,31 @@ class Point:
         parts.append(self.interface or "?")
         return " ".join(parts)
 
+    def index(self) -> dict[str | None, tuple[set[str], list[F.DhcpPacket]]]:
+        if self.by_mac is None:
+            self.by_mac = _index(self.packets)
+        return self.by_mac
+
     def seen(self, mac: str) -> set[str]:
-        return {p.message_type for p in self.packets if norm_mac(p.client_mac) == mac and p.message_type}
+        found = self.index().get(mac)
+        return set(found[0]) if found else set()
 
     def first(self, mac: str, kinds: tuple[str, ...]) -> F.DhcpPacket | None:
-        return next((p for p in self.packets if norm_mac(p.client_mac) == mac and p.message_type in kinds), None)
+        found = self.index().get(mac)
+        return next((p for p in found[1] if p.message_type in kinds), None) if found else None
+
+
+def _index(packets: list[F.DhcpPacket]) -> dict[str | None, tuple[set[str], list[F.DhcpPacket]]]:
+    out: dict[str | None, tuple[set[str], list[F.DhcpPacket]]] = {}
+    for p in packets:
+        mac = norm_mac(p.client_mac)
+        entry = out.get(mac)
+        if entry is None:
+            entry = out[mac] = (set(), [])
+        if p.message_type:
+            entry[0].add(p.message_type)
+        entry[1].append(p)
+    return out
 
 
 @dataclass(slots=True)
@@ -112,7 +136,15 @@ def points(pic: Picture) -> list[Point]:
 
 
 def path_views(pic: Picture) -> list[PathView]:
-    """One view per (guest port, DHCP server host) that captures tell anything about."""
+    """One view per (guest port, DHCP server host) that captures tell anything about.
+    Several rules ask: the views are worked out once per picture (a fresh list each time)."""
+    views = pic.derived.get("path_views")
+    if views is None:
+        views = pic.derived["path_views"] = _path_views(pic)
+    return list(views)
+
+
+def _path_views(pic: Picture) -> list[PathView]:
     pts = points(pic)
     views = []
     for port in pic.guest_ports():
@@ -121,13 +153,12 @@ def path_views(pic: Picture) -> list[PathView]:
             role = _role(pt.interface, pt.namespace, pt.host, pt.packets, pic, port)
             if role is None:
                 continue
-            if not any(norm_mac(p.client_mac) == port.mac for p in pt.packets) and role in ("guest", "tap", "qbr",
-                                                                                            "qvb", "qvo"):
+            if port.mac not in pt.index() and role in ("guest", "tap", "qbr", "qvb", "qvo"):
                 # a capture on this port's own device that saw nothing from it still counts
                 if not (pt.interface and port.id and pt.interface[3:] == port.id[:11]):
                     continue
             host = pt.host if pt.host or role != "guest" else (port.guest or "guest")
-            mine.append(Point(host, pt.namespace, pt.interface, role, pt.packets, pt.source))
+            mine.append(Point(host, pt.namespace, pt.interface, role, pt.packets, pt.source, pt.index()))
         if not mine:
             continue
         # a server branch belongs to a host that serves DHCP: its capture points say so, or the

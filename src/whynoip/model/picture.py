@@ -81,6 +81,8 @@ class Picture:
     networks: dict[str, F.ApiNetwork] = field(default_factory=dict)
     subnets: dict[str, F.ApiSubnet] = field(default_factory=dict)
     hosts: set[str] = field(default_factory=set)
+    # what several rules derive from the same facts, worked out once (model.paths.path_views)
+    derived: dict[str, object] = field(default_factory=dict, repr=False)
 
     def of(self, kind: type) -> list:
         return self.by_type.get(kind, [])

@@ -62,8 +62,7 @@ def guest_not_requesting(pic: Picture):
         if _foreign_requests(pic, v.port):
             continue  # it does request, as another MAC: anti-spoofing's case
         guest_side = [p for p in v.points if p.role in ("guest", "tap", "qbr", "qvb", "qvo")]
-        if guest_side and not any(v.port.mac == norm_mac(pk.client_mac) and pk.message_type in REQUESTS
-                                  for pt in v.points for pk in pt.packets):
+        if guest_side and not any(pt.seen(v.port.mac) & set(REQUESTS) for pt in v.points):
             ev = [cite(pt.packets[0], f"capture on {pt.name}: no DHCP request from {v.port.mac}") if pt.packets
                   else None for pt in guest_side]
             yield Finding(
@@ -343,13 +342,9 @@ def dhcp_server_silent(pic: Picture):
     for s in pic.servers:
         if not s.ip:
             continue
-        unanswered = []
-        for p in pic.of(F.DhcpPacket):
-            if p.message_type == "REQUEST" and (p.server_id == s.ip or p.dst_ip == s.ip):
-                answered = any(q.xid == p.xid and q.message_type in ("ACK", "NAK") and q.server_id == s.ip
-                               for q in pic.of(F.DhcpPacket))
-                if not answered:
-                    unanswered.append(p)
+        answered = {q.xid for q in pic.of(F.DhcpPacket) if q.message_type in ("ACK", "NAK") and q.server_id == s.ip}
+        unanswered = [p for p in pic.of(F.DhcpPacket) if p.message_type == "REQUEST"
+                      and (p.server_id == s.ip or p.dst_ip == s.ip) and p.xid not in answered]
         views = [v for v in path_views(pic) if v.server_host == s.host]
         ns_silent = [pt for v in views for pt in v.points if pt.role == "dhcp-ns" and pt.first(v.port.mac, REQUESTS)
                      and not pt.seen(v.port.mac) & set(REPLIES)]
