@@ -204,17 +204,22 @@ def _chains(pic: Picture, findings: list[Finding]) -> list[dict]:
     far they stand from the root (then by time), the time of each, the guests left without
     an IP at its end, and the fixes in the order that recovers the cloud."""
     out = []
+    depths: dict[str, dict[str, int]] = {}  # by root id: roots of one id explain the same findings
+    explained = [f for f in findings if f.caused_by]
     for root in (f for f in findings if f.root_cause):
-        depth = {root.id: 0}
-        changed = True
-        while changed:  # the longest way from the root to each finding it explains
-            changed = False
-            for f in findings:
-                d = max((depth[c] + 1 for c in f.caused_by if c in depth), default=None)
-                if d is not None and d > depth.get(f.id, -1) and f.id != root.id and d <= len(findings):
-                    depth[f.id] = d
-                    changed = True
-        effects = [f for f in findings if f is not root and f.id in depth]
+        depth = depths.get(root.id)
+        if depth is None:
+            depth = depths[root.id] = {root.id: 0}
+            changed = True
+            while changed:  # the longest way from the root to each finding it explains
+                changed = False
+                for f in explained:
+                    d = max((depth[c] + 1 for c in f.caused_by if c in depth), default=None)
+                    if d is not None and d > depth.get(f.id, -1) and f.id != root.id and d <= len(findings):
+                        depth[f.id] = d
+                        changed = True
+        # (another finding of the root's own id is no effect of it: say, the same warning for another client)
+        effects = [f for f in findings if f.id in depth and f.id != root.id] if len(depth) > 1 else []
         if not effects:
             continue
         effects.sort(key=lambda f: (depth[f.id], _when(f) or float("inf"), SPECIFICITY.get(f.id, 99), f.subject))
