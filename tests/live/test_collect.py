@@ -271,3 +271,53 @@ def test_diagnose_live_collects_this_machine_and_diagnoses(tmp_path):
     assert d["schema"] == 1 and os.uname().nodename.split(".")[0] in d["summary"]["hosts"]
     r = whynoip("diagnose")
     assert r.returncode == 2 and "PATH" in r.stderr
+
+
+# --- the API view through openstacksdk ------------------------------------------------------------
+
+def _api_facts(d: Path) -> dict[str, list[str]]:
+    import json
+
+    import msgspec
+
+    from whynoip import facts as F
+    out: dict[str, list[str]] = {}
+    for f in read([str(d)]):
+        if isinstance(f, (F.ApiNetwork, F.ApiSubnet, F.ApiPort, F.ApiAgent, F.ApiServer)):
+            b = msgspec.to_builtins(f)
+            b.pop("origin")
+            b.pop("heartbeat", None)  # the agents keep reporting between two collections
+            out.setdefault(type(f).__name__, []).append(json.dumps(b, sort_keys=True))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+@pytest.mark.lab
+def test_the_api_view_through_openstacksdk_reads_as_the_labs(labs, tmp_path):
+    """openstacksdk, led by OS_* variables to the lab's control plane served as the
+    OpenStack API, writes the `openstack ... -f json` files the lab's collect writes: the
+    doctor reads the same networks, subnets, ports, agents and servers from both. The
+    password and the token appear nowhere; bad credentials cost the API view only."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from lab_api import TOKEN, LabApi
+
+    lab = labs(prefix="ct")
+    node = lab.topology.network_nodes[0].name
+    args = ["collect", "-q", "--netns", lab.paths.node_ns(node), "--root", str(lab.paths.node_root(node))]
+    with LabApi(lab, password="Sdk-Pw-31") as api:
+        env = {**os.environ, **api.env}
+        r = subprocess.run([*WHYNOIP, *args, "-o", str(tmp_path / "live")], env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        bad = subprocess.run([*WHYNOIP, *args, "-o", str(tmp_path / "bad"), "--api"], capture_output=True, text=True,
+                             timeout=120, env={**env, "OS_PASSWORD": "wrong-Pw-32"})
+    assert "POST /identity/v3/auth/tokens" in api.requests and "GET /network/v2.0/ports" in api.requests
+    lab_collect.collect(lab, tmp_path / "lab")
+    live, mine = _api_facts(tmp_path / "live" / "api"), _api_facts(tmp_path / "lab" / "api")
+    assert set(live) == {"ApiNetwork", "ApiSubnet", "ApiPort", "ApiAgent", "ApiServer"}
+    assert live == mine
+    blob = b"".join(p.read_bytes() for p in (tmp_path / "live").rglob("*") if p.is_file())
+    assert b"Sdk-Pw-31" not in blob and TOKEN.encode() not in blob
+    assert bad.returncode == 0, bad.stderr
+    assert not (tmp_path / "bad" / "api").exists() and (tmp_path / "bad" / node / "sos_commands").is_dir()
+    assert "The API view: not collected:" in (tmp_path / "bad" / "README").read_text()
+    assert "wrong-Pw-32" not in (tmp_path / "bad" / "README").read_text()

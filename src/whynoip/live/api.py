@@ -89,6 +89,16 @@ def agent_row(a) -> dict:
             "State": _get(a, "is_admin_state_up", default=True), "Binary": _get(a, "binary")}
 
 
+def agent_show(a) -> dict:
+    return {"admin_state_up": _get(a, "is_admin_state_up", default=True), "agent_type": _get(a, "agent_type"),
+            "alive": _get(a, "is_alive", default=False), "availability_zone": _get(a, "availability_zone"),
+            "binary": _get(a, "binary"), "configuration": dict(_get(a, "configuration", default={})),
+            "created_at": _get(a, "created_at"), "description": _get(a, "description"), "host": _get(a, "host"),
+            "id": a.id, "last_heartbeat_at": _get(a, "last_heartbeat_at"), "name": _get(a, "name"),
+            "resources_synced": _get(a, "resources_synced"), "started_at": _get(a, "started_at"),
+            "topic": _get(a, "topic")}
+
+
 def view(conn) -> dict[str, object]:
     """{command line: what `openstack <command> -f json` prints} for the cloud behind `conn`."""
     out: dict[str, object] = {}
@@ -123,6 +133,8 @@ def view(conn) -> dict[str, object]:
         out["#agents"] = str(e).splitlines()[0] if str(e) else type(e).__name__
     if agents is not None:
         out["openstack network agent list -f json"] = [agent_row(a) for a in agents]
+        for a in agents[:MAX_SHOW]:  # the heartbeats, as `network agent show` gives them
+            out[f"openstack network agent show {a.id} -f json"] = agent_show(a)
         dhcp_nets = {s.network_id for s in subnets if _get(s, "is_dhcp_enabled", default=True)}
         for n in [n for n in nets if n.id in dhcp_nets][:MAX_HOSTING]:
             try:

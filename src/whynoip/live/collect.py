@@ -39,7 +39,7 @@ from typing import Callable
 
 from whynoip.errors import WhynoipError
 from whynoip.evidence.redact import redact
-from whynoip.live.node import DEFAULT_TIMEOUT, Node, NodeError, Result, SshNode, SshOptions, SshTarget
+from whynoip.live.node import DEFAULT_TIMEOUT, Job, Node, NodeError, Result, SshNode, SshOptions, SshTarget
 
 OVS_TIMEOUT = 5  # sosreport runs ovs-vsctl with `-t 5`
 LOG_LIMIT = 5 * 1024 * 1024  # the last 5 MB of each log
@@ -56,7 +56,7 @@ STATE_FILES = ("/var/lib/misc/dnsmasq.leases",)
 ROTATED = re.compile(r"\.(?:gz|xz|bz2|zst|lz4)$|\.\d+$|-\d{8}$")
 PACKAGES = re.compile(r"dnsmasq|openvswitch|neutron|nova|rabbitmq|libvirt|iptables|iproute|keepalived|haproxy")
 TOOLS = ("ip", "ss", "ps", "df", "date", "hostname", "brctl", "ovs-vsctl", "ovs-ofctl", "iptables-save", "iptables",
-         "dpkg", "rpm", "journalctl", "systemctl", "pcs", "crm_mon", "timeout", "tail", "find")
+         "dpkg", "rpm", "journalctl", "systemctl", "pcs", "crm_mon", "rabbitmqctl", "timeout", "tail", "find")
 
 
 class CollectError(WhynoipError):
@@ -178,15 +178,8 @@ class NodeCollector:
         self.log: list[str] = []
         self.base: Path | None = None
         self.tools: set[str] = set()
-        self._sem = asyncio.Semaphore(NODE_PARALLEL)
 
     # running and writing
-
-    async def _run(self, argv: list[str], netns: str | None = None, env: dict | None = None,
-                   timeout: float | None = None) -> Result:
-        full = ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
-        async with self._sem:
-            return await self.node.run(full, timeout=timeout or self.timeout, env=env)
 
     def _write(self, rel: str, data: bytes | str, config: bool = False) -> None:
         text = data.decode("utf-8", errors="surrogateescape") if isinstance(data, bytes) else data
@@ -206,12 +199,27 @@ class NodeCollector:
 
     async def command(self, c: Command) -> str | None:
         """Run one command and write its output; the text when it succeeded, else None."""
-        tool = c.argv[0]
-        if tool not in self.tools:
-            self.report.missing.append(c.shown)
-            self._note(c.shown, status="missing")
-            return None
-        r = await self._run(c.argv, c.netns, c.env, c.timeout)
+        return (await self.commands([c]))[0]
+
+    async def commands(self, cmds: list[Command]) -> list[str | None]:
+        """Run the commands (at once, as the node allows) and write their outputs; for each,
+        its text when it succeeded, else None."""
+        texts: list[str | None] = [None] * len(cmds)
+        runnable = []
+        for i, c in enumerate(cmds):
+            if c.argv[0] not in self.tools:
+                self.report.missing.append(c.shown)
+                self._note(c.shown, status="missing")
+            else:
+                runnable.append(i)
+        jobs = [Job(["ip", "netns", "exec", cmds[i].netns, *cmds[i].argv] if cmds[i].netns else list(cmds[i].argv),
+                    cmds[i].timeout or self.timeout, cmds[i].env) for i in runnable]
+        results = await self.node.run_many(jobs, NODE_PARALLEL)
+        for i, r in zip(runnable, results):
+            texts[i] = self._finish(cmds[i], r)
+        return texts
+
+    def _finish(self, c: Command, r: Result) -> str | None:
         self.report.commands += 1
         self._note(c.shown, r)
         if r.missing:
@@ -222,16 +230,12 @@ class NodeCollector:
         # as sosreport: a failed command leaves its error output in its file
         data = r.out if r.rc == 0 else r.out + r.err
         if r.timed_out:
-            data += f"\n{tool}: timed out after {c.timeout or self.timeout:g}s\n".encode()
+            data += f"\n{c.argv[0]}: timed out after {c.timeout or self.timeout:g}s\n".encode()
         text = data.decode("utf-8", errors="surrogateescape")
         if c.keep is not None and r.rc == 0:
             text = c.keep(text)
         self._write(f"sos_commands/{c.plugin}/{sos_name(self.rw.text(c.shown))}", text)
         return text if r.rc == 0 else None
-
-    async def copy(self, path: str, limit: int | None, config: bool = False) -> bool:
-        """Copy one of the node's files (`path` as the node sees it) into the tree."""
-        return bool(await self.copy_many([path], limit, config))
 
     async def copy_many(self, paths: list[str], limit: int | None, config: bool = False) -> list[str]:
         """Copy the node's files (paths as the node sees them); those copied."""
@@ -248,47 +252,33 @@ class NodeCollector:
             done.append(path)
         return sorted(done)
 
-    async def copy_dir(self, top: str, limit: int | None, config: bool = False,
-                       want: Callable[[str], bool] | None = None) -> list[str]:
-        files = await self.node.files(self.view.path(top))
-        prefix = self.view.path("/").rstrip("/")
-        jobs = []
-        for path, _size in files:
-            node_path = path[len(prefix):] if prefix and path.startswith(prefix) else path
-            name = node_path.rsplit("/", 1)[-1]
-            if ROTATED.search(name) or (want and not want(node_path)):
-                continue
-            jobs.append(node_path)
-        return await self.copy_many(jobs, limit, config)
-
     # the node
 
     async def collect(self) -> NodeReport:
         start = time.monotonic()
         view = self.view
-        self.tools = await self.node.which(TOOLS)
-        if "timeout" not in self.tools and isinstance(self.node, SshNode):
-            raise NodeError(f"{self.node.label}: coreutils `timeout` is missing there; commands could not be bounded")
-        host = await self._hostname()
+        self.tools = await self.node.which(TOOLS + ("python3",))
+        if isinstance(self.node, SshNode):
+            if "timeout" not in self.tools:
+                raise NodeError(f"{self.node.label}: coreutils `timeout` is missing there; commands could not be "
+                                f"bounded")
+            self.node.has_python = "python3" in self.tools
+        # what the node is called, its namespaces, its Open vSwitch: at once
+        rundir = view.path("/run/openvswitch")
+        host, listed, sock = await asyncio.gather(
+            self._hostname(), self.node.run(["ip", "netns", "list"], timeout=10),
+            self.node.run(["test", "-S", rundir + "/db.sock"], timeout=5))
         self.report.host = host
         self.base = self.out / host
         if (self.base / "sos_commands").exists():
             raise CollectError(f"{self.base} holds a collection already (two nodes named {host}?)")
+        all_ns = _ns_names(listed.out.decode(errors="replace")) if "ip" in self.tools and listed.rc == 0 else []
+        if view.netns and "ip" in self.tools and view.netns not in all_ns:
+            raise CollectError(f"--netns {view.netns}: no such network namespace on {self.node.label}")
         self.base.mkdir(parents=True, exist_ok=True)
+        if view.ovs_rundir is None and view.root not in ("", "/") and sock.rc == 0:
+            view.ovs_rundir = rundir
 
-        if view.netns and "ip" in self.tools:
-            listed = await self.node.run(["ip", "netns", "list"], timeout=10)
-            if view.netns not in _ns_names(listed.out.decode(errors="replace")):
-                raise CollectError(f"--netns {view.netns}: no such network namespace on {self.node.label}")
-        if view.ovs_rundir is None and view.root not in ("", "/"):
-            r = await self.node.run(["test", "-S", view.path("/run/openvswitch/db.sock")], timeout=5)
-            if r.rc == 0:
-                view.ovs_rundir = view.path("/run/openvswitch")
-
-        all_ns = []
-        if "ip" in self.tools:
-            r = await self.node.run(["ip", "netns", "list"], timeout=10)
-            all_ns = _ns_names(r.out.decode(errors="replace"))
         mine = {ns: view.own_namespace(ns) for ns in all_ns}
         mine = {real: shown for real, shown in mine.items() if shown}
         qdhcp = {real: shown for real, shown in mine.items() if shown.startswith("qdhcp-")}
@@ -317,6 +307,9 @@ class NodeCollector:
         if view.netns is None:
             cmds += [Command("pacemaker", ["pcs", "status"], "pcs status"),
                      Command("pacemaker", ["crm_mon", "-1"], "crm_mon -1")]
+            if "rabbitmqctl" in self.tools:  # each starts an Erlang VM: a longer time limit
+                cmds += [Command("rabbitmq", ["rabbitmqctl", c], f"rabbitmqctl {c}", timeout=max(self.timeout, 30))
+                         for c in ("status", "cluster_status")]
 
         # process and filesys need the node's own processes and mounts
         pids = await self._node_pids(list(qdhcp)) if view.netns or view.root not in ("", "/") else None
@@ -326,13 +319,12 @@ class NodeCollector:
         cmds.append(Command("filesys", ["df", "-al"], "df -al",
                             keep=(lambda t: _keep_mounts(t, view, qdhcp)) if view.root not in ("", "/") else None))
 
-        outputs = await asyncio.gather(*(self.command(c) for c in cmds))
+        outputs = await self.commands(cmds)
         by_shown = {c.shown: o for c, o in zip(cmds, outputs)}
         bridges = (by_shown.get(f"ovs-vsctl -t {OVS_TIMEOUT} list-br") or "").split()
         bridges = [b for b in bridges if re.fullmatch(r"[\w.-]+", b)]
-        await asyncio.gather(*(self.command(Command("openvswitch", ["ovs-ofctl", verb, br], f"ovs-ofctl {verb} {br}",
-                                                    ns, ovs_env))
-                               for br in bridges for verb in ("dump-flows", "show")))
+        await self.commands([Command("openvswitch", ["ovs-ofctl", verb, br], f"ovs-ofctl {verb} {br}", ns, ovs_env)
+                             for br in bridges for verb in ("dump-flows", "show")])
         await self._hostname_file(host)
         await self.files(by_shown.get("ps auxwwwm") or "")
         (self.base / "sos_logs").mkdir(exist_ok=True)
@@ -367,13 +359,15 @@ class NodeCollector:
         running from its root."""
         pids: set[int] = set()
         spaces = ([self.view.netns] if self.view.netns else []) + namespaces
-        results = await asyncio.gather(*(self.node.run(["ip", "netns", "pids", n], timeout=10) for n in spaces))
-        for r in results:
+        jobs = [Job(["ip", "netns", "pids", n], 10) for n in spaces]
+        if self.view.root not in ("", "/"):
+            jobs.append(Job(["ps", "-eo", "pid=,args="], 10))
+        results = await self.node.run_many(jobs, NODE_PARALLEL)
+        for r in results[:len(spaces)]:
             pids.update(int(p) for p in r.out.split() if p.isdigit())
         if self.view.root not in ("", "/"):
-            r = await self.node.run(["ps", "-eo", "pid=,args="], timeout=10)
             needle = self.view.root.rstrip("/") + "/"
-            for line in r.out.decode(errors="replace").splitlines():
+            for line in results[-1].out.decode(errors="replace").splitlines():
                 pid, _, args = line.strip().partition(" ")
                 if needle in args and pid.isdigit():
                     pids.add(int(pid))
@@ -381,26 +375,29 @@ class NodeCollector:
         return pids
 
     async def files(self, ps_text: str) -> None:
-        jobs = [self.copy_dir(d, FILE_LIMIT, config=True) for d in CONFIG_DIRS]
-        jobs += [self.copy(f, FILE_LIMIT, config=True) for f in CONFIG_FILES]
-        jobs += [self.copy_dir(d, self.log_limit) for d in LOG_DIRS]
-        jobs += [self.copy_dir("/var/lib/neutron/dhcp", FILE_LIMIT,
-                               want=lambda p: p.rsplit("/", 1)[-1] in DHCP_FILES)]
-        jobs += [self.copy_dir(d, FILE_LIMIT) for d in STATE_DIRS]
-        jobs += [self.copy(f, FILE_LIMIT) for f in STATE_FILES]
-        syslog = [self.copy(f, self.log_limit) for f in SYSLOG_FILES]
-        results = await asyncio.gather(*jobs, *syslog)
-        if not any(results[len(jobs):]) and "journalctl" in self.tools and self.view.netns is None:
+        """The node's configuration, logs and DHCP state: one listing, then one read of the
+        configuration files and one of the rest."""
+        listed = await self.node.files_many([self.view.path(d) for d in CONFIG_DIRS + LOG_DIRS + STATE_DIRS
+                                             + ("/var/lib/neutron/dhcp",)])
+        prefix = self.view.path("/").rstrip("/")
+        found = [p[len(prefix):] if prefix and p.startswith(prefix) else p for p, _ in listed]
+        found = [p for p in found if not ROTATED.search(p.rsplit("/", 1)[-1])]
+        configs = [p for p in found if p.startswith(CONFIG_DIRS)] + list(CONFIG_FILES)
+        dhcp = [p for p in found if p.startswith("/var/lib/neutron/dhcp/") and p.rsplit("/", 1)[-1] in DHCP_FILES]
+        state = [p for p in found if p.startswith(STATE_DIRS)] + list(STATE_FILES)
+        logs = [p for p in found if p.startswith(LOG_DIRS)]
+        # dnsmasq logging somewhere of its own (--log-facility=FILE)
+        root = self.view.root.rstrip("/")
+        for path in sorted(set(re.findall(r"--log-facility=(/\S+)", ps_text))):
+            node_path = path[len(root):] if root and path.startswith(root + "/") else path
+            if not node_path.startswith(LOG_DIRS):
+                logs.append(node_path)
+        _, _, copied = await asyncio.gather(
+            self.copy_many(configs, FILE_LIMIT, config=True), self.copy_many(dhcp + state, FILE_LIMIT),
+            self.copy_many(logs + list(SYSLOG_FILES), self.log_limit))
+        if not set(copied) & set(SYSLOG_FILES) and "journalctl" in self.tools and self.view.netns is None:
             n = str(self.journal_lines)
             await self.command(Command("logs", ["journalctl", "--no-pager", "-n", n], f"journalctl --no-pager -n {n}"))
-        # dnsmasq logging somewhere of its own (--log-facility=FILE)
-        prefix = self.view.root.rstrip("/")
-        own = []
-        for path in sorted(set(re.findall(r"--log-facility=(/\S+)", ps_text))):
-            node_path = path[len(prefix):] if prefix and path.startswith(prefix + "/") else path
-            if not node_path.startswith(LOG_DIRS):
-                own.append(node_path)
-        await self.copy_many(own, self.log_limit)
 
 
 def _ns_names(text: str) -> list[str]:
