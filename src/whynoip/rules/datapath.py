@@ -245,6 +245,13 @@ def state_checks(pic: Picture):
                           title=TITLES["port-dead-vlan"].format(who=port.label, host=port.host or "?"),
                           evidence=[cite(o, f"Port {o.name} tag: {o.tag}") for o in dead],
                           fix=[x.format(host=port.host or "?") for x in FIXES["port-dead-vlan"]])
+        flows = _missing_tunnel_flows(pic, port)
+        if flows:
+            fmt = {"who": port.label, "host": port.host, "where": f"in br-tun on {port.host}",
+                   "mac": port.mac, "short": port.short or ""}
+            yield Finding(id="l2-path-broken", severity="critical", subject=port.label,
+                          title=TITLES["l2-path-broken"].format(**fmt), evidence=flows,
+                          fix=[x.format(**fmt) for x in FIXES["l2-path-broken"]])
         if port.id and port.host and port.host in pic.hosts_with(F.Interface) and port.api and \
                 (port.api.device_owner or "").startswith("compute:"):
             names = {i.name: i for i in pic.on_host(F.Interface, port.host)}
@@ -260,6 +267,30 @@ def state_checks(pic: Picture):
                 yield Finding(id="vif-plug-missing", severity="critical", subject=port.label,
                               title=TITLES["vif-plug-missing"].format(who=port.label, host=port.host),
                               evidence=ev, fix=[x.format(short=port.short) for x in FIXES["vif-plug-missing"]])
+
+
+def _missing_tunnel_flows(pic: Picture, port: Port) -> list:
+    """Evidence that the port's node cannot tunnel its network, from the flows alone: br-tun
+    has flows, the DHCP servers are elsewhere, and the network's tunnel id has no table 4
+    flow (tunnel -> local VLAN) or the port's local VLAN no table 22 flow (VLAN -> tunnels)."""
+    net = pic.networks.get(port.network_id or "")
+    if not port.host or not net or net.segmentation_id is None:
+        return []
+    servers = {s.host for s in pic.servers if s.network_id == net.id and s.host}
+    if not servers or servers <= {port.host}:
+        return []
+    tun = [f for f in pic.of(F.OvsFlow) if f.origin.host == port.host and f.bridge == "br-tun"]
+    if not tun:
+        return []
+    ev = []
+    seg = net.segmentation_id
+    if not any(f.table == 4 and f.match.get("tun_id") in (hex(seg), str(seg)) for f in tun):
+        ev.append(cite(tun[0], f"br-tun on {port.host} has no table 4 flow for tunnel id {hex(seg)} (network {net.id})"))
+    tags = {o.tag for o in _port_ovs(pic, port) if o.tag is not None and o.tag != DEAD_VLAN}
+    for tag in sorted(tags):
+        if not any(f.table == 22 and f.match.get("dl_vlan") == str(tag) for f in tun):
+            ev.append(cite(tun[0], f"br-tun on {port.host} has no table 22 flow for the port's local VLAN {tag}"))
+    return ev
 
 
 def udp_checksum_bad(pic: Picture):
