@@ -3,6 +3,8 @@ first, and say what to collect next when the evidence is not enough."""
 
 from __future__ import annotations
 
+import re
+
 from whynoip import facts as F
 from whynoip.findings import Diagnosis, Finding, HopState, NextStep, PortPath
 from whynoip.model import build
@@ -189,10 +191,12 @@ def _no_ip_guests(pic: Picture, steps: list[Finding]) -> list[dict]:
     named = " ".join(f"{f.subject} {f.title}" for f in steps)
     out = []
     for port in pic.guest_ports():
-        if not port.guest or (port.guest not in named and port.mac not in named):
+        if not port.guest or not re.search(rf"(?<![\w-]){re.escape(port.guest)}(?![\w-])|{re.escape(port.mac)}", named):
             continue
-        events = [e for e in pic.of(F.ConsoleEvent) if e.event == "no-lease" and e.guest == port.guest]
-        if events:
+        # its client's last word: no lease (a lease obtained later means it has an IP)
+        events = [e for e in pic.of(F.ConsoleEvent) if e.guest == port.guest
+                  and e.event in ("no-lease", "lease-obtained", "ack-received")]
+        if events and events[-1].event == "no-lease":
             e = events[-1]
             out.append({"guest": port.guest, "mac": port.mac, "ip": port.ip, "time": e.time,
                         "text": e.origin.text or e.detail or "no lease", "source": e.origin.path, "line": e.origin.line})

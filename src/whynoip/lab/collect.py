@@ -93,7 +93,7 @@ def rewriter_for(lab: Lab, node: str | None) -> Rewriter:
     if bus and bus.get("nodes"):
         # a RabbitMQ node is named after the host it runs on (rabbit@net1)
         host = next(iter(bus["nodes"].values()))["host"]
-        rw.add(prefix + r"(rabbit\d*)@localhost(?![a-z0-9.-])", r"\1@" + host)
+        rw.add(prefix + r"(rabbit\d*)@localhost(?![a-z0-9-]|\.localdomain)", r"\1@" + host)
     if node is not None:
         # the peer of a qdhcp tap is the node's own (unnamed) root namespace
         rw.add(r"link-netns " + re.escape(lab.paths.node_ns(node)) + r"(?![\w-])", "link-netnsid 0")

@@ -1184,6 +1184,8 @@ class DiskFull(Fault):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(state["path"])
         node = state["node"]
+        if lab.bus_kind == "rabbitmq":
+            _clear_disk_alarm(lab)  # the broker's data shares the disk
         if _agent_alive(lab, node):
             agent_id = next(a["id"] for a in lab.cp.agents()
                             if a["host"] == node and a["binary"] == "neutron-dhcp-agent")
@@ -1242,6 +1244,23 @@ def _wait_log(path: Path, needle: str, since: int, timeout: float, what: str) ->
         except OSError:
             return False
     wait_for(seen, timeout, what)
+
+
+def _clear_disk_alarm(lab: Lab) -> None:
+    """After a disk is freed, make the broker look again (setting its limit makes it check
+    at once, else it may take its time) and wait until its disk alarm, if set, clears."""
+    b = lab.broker()
+    if not b.pid:
+        return
+    b.ctl("set_disk_free_limit", broker.DISK_FREE_LIMIT)
+
+    def clear() -> bool:
+        try:
+            text = b.log_file.read_text(errors="replace")
+        except OSError:
+            return True
+        return text.rfind("disk resource limit alarm set") < text.rfind("disk resource limit alarm cleared")
+    wait_for(clear, 15, "RabbitMQ to clear its disk alarm")
 
 
 class BusFault(Fault):

@@ -9,6 +9,10 @@ from rich.table import Table
 def print_status(st: dict) -> None:
     console = Console()
     console.print(f"[bold]lab {st['name']}[/] ({st['topology']}) in {st['dir']}")
+    bus = st.get("bus") or {}
+    if bus.get("kind") == "rabbitmq":
+        state = f"pid {bus['pid']}" if bus.get("pid") else "[red]not running[/]"
+        console.print(f"bus: RabbitMQ on 127.0.0.1:{bus['port']} ({state}), log {bus['log_file']}")
     t = Table("node", "role", "namespace", "underlay ip", title="nodes", title_justify="left")
     for n in st["nodes"]:
         t.add_row(n["name"], n["role"], n["namespace"], n["underlay_ip"])
