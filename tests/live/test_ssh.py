@@ -250,3 +250,37 @@ def test_the_fleet_playbook_is_valid(tmp_path):
                        text=True, timeout=120, env={**os.environ, "ANSIBLE_LOCAL_TEMP": str(tmp_path / "t"),
                                                     "ANSIBLE_HOME": str(tmp_path / "h")})
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.lab
+def test_trace_over_ssh_across_nodes_finds_where_the_reply_is_dropped(sshd, labs, tmp_path):
+    """Real-node tracing through SSH: the compute node and the network node (each a lab
+    node reached through the private sshd) give their own hops; tcpdump runs on all of
+    them at once while the guest tries; the OFFER crosses the underlay and stops at the
+    port's tap; the doctor, with both nodes' state, names the firewall."""
+    lab = labs(prefix="ct")
+    faults.inject(lab, "security-group-drops-dhcp", variant="drop-rule")
+    inst = lab.cp.instance("vm1")
+    nodes = [inst["host"], lab.topology.network_nodes[0].name]
+    inv = tmp_path / "hosts.ini"
+    inv.write_text("".join(f"{n} ansible_host=127.0.0.1 ansible_port={sshd.port} ansible_user=root "
+                           f"whynoip_netns={lab.paths.node_ns(n)} whynoip_root={lab.paths.node_root(n)} "
+                           f"whynoip_hostname={n}\n" for n in nodes))
+    p = subprocess.Popen([*WHYNOIP, "trace", "-f", "json", "--port", inst["port_id"], "--inventory", str(inv),
+                          "--wait", "8", "-o", str(tmp_path / "t"), *sshd.args()],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stderr.readline()
+    assert line.startswith("capturing on 8 hops"), line + p.stderr.read()  # said once tcpdump listens on each
+    lab.dhcp("vm1", capture=False)
+    out, err = p.communicate(timeout=120)
+    import json
+    t = json.loads(out)
+    hosts = {h["host"] for h in t["hops"]}
+    assert hosts == set(nodes), t["hops"]
+    roles = {h["role"] for h in t["hops"]}
+    assert {"tap", "qbr", "qvb", "qvo", "underlay-compute", "underlay-server", "dhcp-tap", "dhcp-ns"} <= roles, roles
+    (b,) = t["breaks"]
+    assert b["what"] == "reply" and b["after"].endswith("qbr" + inst["port_id"][:11]), b
+    assert b["before"].endswith("tap" + inst["port_id"][:11]), b
+    top = [f["id"] for f in t["diagnosis"]["findings"] if f["root_cause"] and f["severity"] != "info"]
+    assert top[:1] == ["security-group-drops-dhcp"], top

@@ -133,11 +133,13 @@ def live_bundle(timeout: float = DEFAULT_TIMEOUT):
 @ssh_options
 @click.option("--local/--no-local", default=None, help="Also trace on this machine (the default without --ssh).")
 @node_view_options
+@click.option("--network", default=None, metavar="ID",
+              help="On real nodes: capture only in this network's qdhcp namespace (its id or first characters).")
 @click.option("--no-collect", is_flag=True, help="Captures only: do not collect the nodes' state for the doctor.")
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 def trace(port, guest, lab_name, wait, output, ssh_targets, inventory, identity, known_hosts, user, sudo,
-          concurrency, local, netns, root, ovs_rundir, node_name, no_collect, fmt, quiet) -> None:
+          concurrency, local, netns, root, ovs_rundir, node_name, network, no_collect, fmt, quiet) -> None:
     """Follow one port's DHCP exchange hop by hop: capture on every hop of its path at once,
     trigger (on a lab) or await (--wait) an attempt, say which of DISCOVER/OFFER/REQUEST/ACK
     each hop saw and where the request or the reply disappears, then hand it all to the doctor."""
@@ -155,14 +157,14 @@ def trace(port, guest, lab_name, wait, output, ssh_targets, inventory, identity,
     if out.exists() and any(out.iterdir()):
         raise click.UsageError(f"{out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    say = _say(quiet or fmt == "json")
+    say = _say(quiet)  # progress on stderr: stdout holds the report
     if lab_name:
         t = tr.lab_trace(lab_name, out, guest=guest, port=port, wait=wait, collect=not no_collect, progress=say)
     else:
         targets = _targets(netns, root, ovs_rundir, node_name, ssh_targets, inventory, sudo, local)
         ssh = SshOptions(identity=list(identity) or None, known_hosts=known_hosts, user=user, sudo=sudo)
         t = tr.node_trace(port, out, targets, wait if wait is not None else 30.0, ssh=ssh,
-                          collect=not no_collect, progress=say)
+                          collect=not no_collect, progress=say, network=network)
     if not no_collect:
         tr.diagnose(t)
     if fmt == "json":

@@ -112,6 +112,12 @@ class Node:
                   stdin: bytes | None = None) -> Result:
         raise NotImplementedError
 
+    async def spawn(self, argv: list[str]):
+        """Start a long-running command and return it at once, its stdin, stdout and stderr
+        as streams (`.stdin.write()`, `.stdin.write_eof()`, `.stdout.read(n)`,
+        `.stderr.readline()`, `await .wait()`): a capture that runs until told to stop."""
+        raise NotImplementedError
+
     async def run_many(self, jobs: list[Job], parallel: int = 4) -> list[Result]:
         """Run several commands, `parallel` at once; results in the order of `jobs`."""
         sem = asyncio.Semaphore(parallel)
@@ -245,6 +251,12 @@ class LocalNode(Node):
                 if _is_regular(st.st_mode):
                     out.append((p, st.st_size))
         return out
+
+    async def spawn(self, argv: list[str]):
+        full = ["sudo", "-n", *argv] if self.sudo else list(argv)
+        return await asyncio.create_subprocess_exec(*full, stdin=asyncio.subprocess.PIPE,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                    start_new_session=True)
 
     async def read_many(self, paths: list[str], limit: int | None = None) -> dict[str, bytes]:
         if self.sudo:
@@ -381,6 +393,15 @@ class SshNode(Node):
         if rc == 127 and b"No such file" in err or rc == 127 and b"not found" in err:
             return Result(list(argv), None, out, err, seconds, missing=True)
         return Result(list(argv), rc, out, err, seconds)
+
+    async def spawn(self, argv: list[str]):
+        full = ["env", "LC_ALL=C", *argv]
+        if self.sudo:
+            full = ["sudo", "-n", *full]
+        try:
+            return await self.conn.create_process(shlex.join(full), encoding=None)
+        except Exception as e:
+            raise NodeError(f"{self.label}: cannot start {argv[0]}: {e}") from e
 
     async def run_many(self, jobs: list[Job], parallel: int = 4) -> list[Result]:
         """All the commands through one channel: a small Python program on the node runs

@@ -38,6 +38,7 @@ from whynoip.errors import WhynoipError
 from whynoip.live.collect import NodeView, sos_name
 from whynoip.live.node import LocalNode, Node, SshNode, SshOptions, SshTarget
 
+SSH_CAPTURES = 9  # captures at once through one SSH connection (OpenSSH's MaxSessions is 10 by default)
 REQUESTS = ("DISCOVER", "REQUEST", "INFORM", "DECLINE", "RELEASE")
 REPLIES = ("OFFER", "ACK", "NAK")
 DORA = ("DISCOVER", "OFFER", "REQUEST", "ACK")
@@ -282,17 +283,15 @@ def lab_trace(lab_name: str, out: Path, *, guest: str | None = None, port: str |
     return trace
 
 
-def _collect_into(out: Path, views: list[tuple[Node, NodeView]], say) -> None:
+def _collect_into(out: Path, views: list[tuple[Node | SshTarget, NodeView]], say,
+                  ssh: SshOptions | None = None) -> None:
     from whynoip.live.collect import collect_nodes
-    reports = asyncio.run(collect_nodes(views, out, progress=say))
-    for r in reports:
-        if r.error:
-            say(f"{r.label}: not collected: {r.error}")
+    asyncio.run(collect_nodes(views, out, progress=say, ssh=ssh))  # a node that fails says so
 
 
 # --- on real nodes -------------------------------------------------------------------------------
 
-async def node_hops(node: Node, view: NodeView, port: str, host: str) -> list[Hop]:
+async def node_hops(node: Node, view: NodeView, port: str, host: str, network: str | None = None) -> list[Hop]:
     """The capture points of `port` on one node, from the node's own state."""
     async def run(argv, ns=None):
         full = ["ip", "netns", "exec", ns, *argv] if ns else argv
@@ -312,7 +311,7 @@ async def node_hops(node: Node, view: NodeView, port: str, host: str) -> list[Ho
     spaces = [n.split()[0] for n in (await run(["ip", "netns", "list"])).splitlines() if n.strip()]
     for real in spaces:
         shown = view.own_namespace(real)
-        if not shown or not shown.startswith("qdhcp-"):
+        if not shown or not shown.startswith("qdhcp-") or (network and not shown[6:].startswith(network)):
             continue
         for dev in links(await run(["ip", "-o", "link", "show"], real)):
             if dev == "lo":
@@ -321,7 +320,11 @@ async def node_hops(node: Node, view: NodeView, port: str, host: str) -> list[Ho
             if dev.startswith("ns-") and "tap" + dev[3:] in root_links:  # ovs_use_veth: its peer on br-int
                 hops.append(Hop(host, "tap" + dev[3:], "dhcp-tap", view.netns))
     # the underlay: the interface holding the tunnel's local_ip (and the ports of an OVS bridge holding it)
-    env = {"OVS_RUNDIR": view.ovs_rundir} if view.ovs_rundir else None
+    rundir = view.ovs_rundir
+    if rundir is None and view.root not in ("", "/"):
+        sock = await node.run(["test", "-S", view.path("/run/openvswitch/db.sock")], timeout=5)
+        rundir = view.path("/run/openvswitch") if sock.rc == 0 else None
+    env = {"OVS_RUNDIR": rundir} if rundir else None
     r = await node.run((["ip", "netns", "exec", view.netns] if view.netns else []) +
                        ["ovs-vsctl", "-t", "5", "show"], timeout=10, env=env)
     local_ips = set(re.findall(r'local_ip="?([\d.]+)"?', r.out.decode(errors="replace")))
@@ -341,20 +344,68 @@ async def node_hops(node: Node, view: NodeView, port: str, host: str) -> list[Ho
     return hops
 
 
-async def _capture(node: Node, hop: Hop, seconds: float) -> None:
-    argv = ["timeout", "-s", "INT", f"{seconds:g}", "tcpdump", "-i", hop.interface, "--immediate-mode", "-U",
-            "-n", "-s", "0", "-w", "-", FILTER]
-    if hop.namespace:
-        argv = ["ip", "netns", "exec", hop.namespace, *argv]
-    r = await node.run(argv, timeout=seconds + 10)
-    hop.pcap.parent.mkdir(parents=True, exist_ok=True)
-    hop.pcap.write_bytes(r.out)
-    if not r.out and r.err:
-        hop.error = r.err.decode(errors="replace").strip().splitlines()[-1]
+# tcpdump in the background of a shell that stops it (SIGINT: it writes what it holds) when
+# a line or the end of its input comes: the same on this machine and through SSH, and a
+# dropped connection stops it too. `timeout` bounds it whatever happens.
+CAPTURE_SCRIPT = ('tcpdump -i "$1" --immediate-mode -U -n -s 0 -w - "$2" & p=$!; read _ ; '
+                  'kill -INT $p 2>/dev/null; wait $p')
+
+
+class HopCapture:
+    """tcpdump on one hop of a real node, its pcap streamed into `hop.pcap`."""
+
+    def __init__(self, node: Node, hop: Hop, limit: float):
+        self.node, self.hop, self.limit = node, hop, limit
+        self.proc = None
+        self.writer: asyncio.Task | None = None
+
+    async def start(self, timeout: float = 15) -> None:
+        argv = ["timeout", "-k", "2", f"{self.limit:g}", "sh", "-c", CAPTURE_SCRIPT, "sh", self.hop.interface, FILTER]
+        if self.hop.namespace:
+            argv = ["ip", "netns", "exec", self.hop.namespace, *argv]
+        self.hop.pcap.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = await self.node.spawn(argv)
+        self.writer = asyncio.ensure_future(self._write())
+        # until tcpdump says it listens (or fails)
+        err = b""
+        try:
+            async with asyncio.timeout(timeout):
+                while b"listening on" not in err:
+                    line = await self.proc.stderr.readline()
+                    if not line:
+                        break
+                    err += line
+        except TimeoutError:
+            pass
+        if b"listening on" not in err:
+            self.hop.error = err.decode(errors="replace").strip().splitlines()[-1] if err.strip() else "no tcpdump"
+
+    async def _write(self) -> None:
+        with open(self.hop.pcap, "wb") as f:
+            while chunk := await self.proc.stdout.read(65536):
+                f.write(chunk)
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.write(b"stop\n")
+            self.proc.stdin.write_eof()
+        except Exception:
+            pass
+        try:
+            async with asyncio.timeout(10):
+                await self.proc.wait()
+                await self.writer
+        except TimeoutError:
+            self.hop.error = self.hop.error or "capture did not stop in time"
+            if self.writer:
+                self.writer.cancel()
 
 
 def node_trace(port: str, out: Path, nodes: list[tuple[Node | SshTarget, NodeView]], wait: float,
-               ssh: SshOptions | None = None, collect: bool = True, progress=None) -> Trace:
+               ssh: SshOptions | None = None, collect: bool = True, progress=None,
+               network: str | None = None) -> Trace:
     """Trace a port on real nodes: derive each node's hops, capture on all for `wait`
     seconds at once, collect the nodes, report."""
     say = progress or (lambda s: None)
@@ -374,7 +425,7 @@ def node_trace(port: str, out: Path, nodes: list[tuple[Node | SshTarget, NodeVie
             per_node = []
             for node, view, _ in conns:
                 host = await _host(node, view)
-                mine = await node_hops(node, view, port, host)
+                mine = await node_hops(node, view, port, host, network)
                 compute = any(h.role in ("tap", "qbr", "qvb", "qvo") for h in mine)
                 for h in mine:
                     if h.role == "underlay":
@@ -385,8 +436,21 @@ def node_trace(port: str, out: Path, nodes: list[tuple[Node | SshTarget, NodeVie
             if not hops:
                 raise TraceError(f"no hop of port {port} found on {', '.join(n.label for n, _, _ in conns)} "
                                  f"(no tap/qbr/qvb/qvo{port[:11]} and no qdhcp namespace)")
-            say(f"capturing on {len(hops)} hops for {wait:g}s: start the instance's DHCP attempt now")
-            await asyncio.gather(*(_capture(node, h, wait) for node, mine in per_node for h in mine))
+            for node, mine in per_node:
+                if isinstance(node, SshNode) and len(mine) > SSH_CAPTURES:
+                    raise TraceError(f"{node.label}: {len(mine)} hops to capture on, more than one SSH connection "
+                                     f"carries ({SSH_CAPTURES}); name the port's network with --network")
+            caps = [HopCapture(node, h, wait + 60) for node, mine in per_node for h in mine]
+            await asyncio.gather(*(c.start() for c in caps))
+            try:
+                live = [c.hop for c in caps if not c.hop.error]
+                say(f"capturing on {len(live)} hops for {wait:g}s: start the instance's DHCP attempt now")
+                for c in caps:
+                    if c.hop.error:
+                        say(f"{c.hop.name}: no capture: {c.hop.error}")
+                await asyncio.sleep(wait)
+            finally:
+                await asyncio.gather(*(c.stop() for c in caps))
             return hops
         finally:
             for node, _, opened in conns:
@@ -398,7 +462,7 @@ def node_trace(port: str, out: Path, nodes: list[tuple[Node | SshTarget, NodeVie
     trace = Trace(port, mac, out, hops)
     trace.breaks = find_breaks(hops)
     if collect:
-        _collect_into(out, nodes, say)
+        _collect_into(out, nodes, say, ssh)
     trace.seconds = time.monotonic() - start
     return trace
 
