@@ -17,6 +17,8 @@ import os
 import re
 from pathlib import Path
 
+from whynoip.evidence.redact import redact
+
 MAX_SHOW = 2000  # `show` files written per kind
 MAX_HOSTING = 500  # networks asked for their DHCP agents
 
@@ -200,7 +202,8 @@ def write(dest: Path, timeout: float = 20.0, conn=None) -> str:
     for command, obj in files.items():
         if command.startswith("#"):
             continue
-        (dest / _sos_name(command)).write_text(json.dumps(obj, indent=2, default=str) + "\n")
+        # masked as every other file of a bundle (a binding profile or a name may hold one)
+        (dest / _sos_name(command)).write_text(redact(json.dumps(obj, indent=2, default=str)) + "\n")
         n += 1
     return f"{n} files" + (f" (agents not listed: {notes[0]})" if notes else "")
 
@@ -208,5 +211,4 @@ def write(dest: Path, timeout: float = 20.0, conn=None) -> str:
 def _first_line(e: Exception) -> str:
     text = str(e).strip()
     text = re.sub(r"\s+", " ", text.splitlines()[0]) if text else type(e).__name__
-    from whynoip.evidence.redact import redact
     return redact(text)

@@ -265,9 +265,10 @@ class NodeCollector:
             self.node.has_python = "python3" in self.tools
         # what the node is called, its namespaces, its Open vSwitch: at once
         rundir = view.path("/run/openvswitch")
-        host, listed, sock = await asyncio.gather(
+        host, listed, sock, booted = await asyncio.gather(
             self._hostname(), self.node.run(["ip", "netns", "list"], timeout=10),
-            self.node.run(["test", "-S", rundir + "/db.sock"], timeout=5))
+            self.node.run(["test", "-S", rundir + "/db.sock"], timeout=5),
+            self.node.run(["test", "-d", "/run/systemd/system"], timeout=5))
         self.report.host = host
         self.base = self.out / host
         if (self.base / "sos_commands").exists():
@@ -299,11 +300,9 @@ class NodeCollector:
                  Command("date", ["date"], "date"), Command("date", ["date", "--utc"], "date --utc"),
                  Command("dpkg", ["dpkg", "-l"], "dpkg -l", keep=_keep_dpkg),
                  Command("rpm", ["rpm", "-qa"], "rpm -qa", keep=_keep_rpm)]
-        if "systemctl" in self.tools and view.netns is None:
-            booted = await self.node.run(["test", "-d", "/run/systemd/system"], timeout=5)
-            if booted.rc == 0:
-                cmds.append(Command("systemd", ["systemctl", "list-units", "--all", "--no-pager"],
-                                    "systemctl list-units --all --no-pager"))
+        if "systemctl" in self.tools and view.netns is None and booted.rc == 0:
+            cmds.append(Command("systemd", ["systemctl", "list-units", "--all", "--no-pager"],
+                                "systemctl list-units --all --no-pager"))
         if view.netns is None:
             cmds += [Command("pacemaker", ["pcs", "status"], "pcs status"),
                      Command("pacemaker", ["crm_mon", "-1"], "crm_mon -1")]
