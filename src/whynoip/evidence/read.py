@@ -10,19 +10,28 @@ sosreport known to hold nothing for DHCP, and empty or binary files met inside a
 or an archive: those are counted in the `Summary`.
 
 `read()` is a generator that streams: a file is read line by line while its parser runs,
-so memory stays flat whatever the size of the input.
+so memory stays flat whatever the size of the input. When the inputs hold several large
+files (a node's logs and captures) and the machine several cores, those files are read by
+worker processes at the same time, each file whole by one worker, and their facts handed
+back in reading order: the facts are the same, in the same order, as read one by one.
 """
 
 from __future__ import annotations
 
+import functools
+import gc
 import os
 import shutil
 import tempfile
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import BinaryIO, Callable, Iterable, Iterator
 
+import msgspec
+
+from whynoip import facts as F
 from whynoip import parsers
 from whynoip.errors import EvidenceError
 from whynoip.evidence import command as cmdline
@@ -38,6 +47,11 @@ TRANSCRIPT_MAX = 64 << 20  # text no parser claims is read whole, as a transcrip
 MAX_DEPTH = 4  # archives inside archives
 NO_PARSER = "no parser recognised this section"
 COMPRESSED = {"gzip": (".gz", ".tgz"), "xz": (".xz", ".txz"), "bz2": (".bz2", ".tbz2")}
+# Reading in worker processes pays when there is enough to share: files of at least
+# PARALLEL_FILE bytes, PARALLEL_TOTAL bytes of them in all, and at least two of them.
+PARALLEL_FILE = 4 << 20
+PARALLEL_TOTAL = 24 << 20
+FACT_BATCH = 20_000  # facts per message from a worker
 
 
 @dataclass(slots=True)
@@ -62,15 +76,120 @@ def check_paths(paths: Iterable[str]) -> None:
             raise EvidenceError("permission denied", path=p)
 
 
-def read(paths: Iterable[str], stdin: BinaryIO | None = None, summary: Summary | None = None) -> Iterator[Fact]:
-    """Every fact the inputs hold, `Unparsed` included, in reading order."""
+def read(paths: Iterable[str], stdin: BinaryIO | None = None, summary: Summary | None = None,
+         jobs: int | None = None) -> Iterator[Fact]:
+    """Every fact the inputs hold, `Unparsed` included, in reading order. `jobs`: how many
+    worker processes may read large files at the same time (None: one per core; 1: none)."""
     paths = list(paths)
     check_paths(paths)
     summary = summary if summary is not None else Summary()
     reader = _Reader(summary)
-    for fact in reader.events(evopen.inputs(paths, stdin)):
-        summary.facts_by_type[type(fact).__struct_config__.tag] += 1
-        yield fact
+    events: Iterable[evopen.Event] = evopen.inputs(paths, stdin)
+    workers = _Workers.start(events, jobs)
+    if workers is not None:
+        events, reader.farmed = workers.events, workers.futures
+    try:
+        for fact in reader.events(events):
+            summary.facts_by_type[type(fact).__struct_config__.tag] += 1
+            yield fact
+    finally:
+        if workers is not None:
+            workers.stop()
+
+
+# --- reading large files in worker processes ----------------------------------------------------
+
+def _farmable(ev: evopen.Event) -> bool:
+    """A plain file of its own (not stdin, not an archive member), large enough."""
+    return (isinstance(ev, evopen.Item) and not ev.once and (ev.size or 0) >= PARALLEL_FILE
+            and isinstance(ev.opener, functools.partial) and ev.opener.func is open)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class _Workers:
+    """Worker processes reading the large files of one `read()`."""
+
+    def __init__(self, events: list, futures: dict, pool):
+        self.events = events
+        self.futures = futures
+        self.pool = pool
+
+    @classmethod
+    def start(cls, events: Iterable[evopen.Event], jobs: int | None) -> "_Workers | None":
+        jobs = _cores() if jobs is None else jobs
+        # workers are forked: only from a process with no other thread (a lock held by
+        # another thread at the fork would stay held in the worker)
+        if jobs < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
+            return None
+        events = list(events)  # the layout only (names, sizes): no file is opened yet
+        big = [ev for ev in events if _farmable(ev)]
+        if len(big) < 2 or sum(ev.size for ev in big) < PARALLEL_TOTAL:
+            return cls(events, {}, None)
+        import concurrent.futures
+        import multiprocessing
+        parsers.registry()  # every parser imported before the fork, not in each worker
+        try:
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=min(jobs, len(big)), mp_context=multiprocessing.get_context("fork"),
+                initializer=_worker_start)
+            futures = {}
+            for ev in sorted(big, key=lambda e: -e.size):  # the largest first: they end together
+                futures[id(ev)] = pool.submit(_read_in_worker, ev)
+        except (OSError, ValueError, RuntimeError):
+            return cls(events, {}, None)
+        return cls(events, futures, pool)
+
+    def stop(self) -> None:
+        if self.pool is None:
+            return
+        unfinished = any(not f.done() for f in self.futures.values())
+        procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if unfinished:  # the reading was given up: what the workers read is no longer wanted
+            for proc in procs:
+                proc.terminate()
+
+
+def _worker_start() -> None:
+    # a worker lives for one reading and keeps nothing: the cyclic collector would only
+    # walk the facts it is about to send
+    gc.disable()
+
+
+def _read_in_worker(item: evopen.Item) -> tuple[list[bytes], int, Counter, Counter]:
+    """The facts of one file, msgpack-encoded in batches, and what the reading counted."""
+    summary = Summary()
+    encode = msgspec.msgpack.Encoder().encode
+    batches, batch = [], []
+    for fact in _Reader(summary).item(item):
+        batch.append(fact)
+        if len(batch) >= FACT_BATCH:
+            batches.append(encode(batch))
+            batch = []
+    if batch:
+        batches.append(encode(batch))
+    return batches, summary.sections, summary.skipped, summary.parsers_used
+
+
+_DECODER = msgspec.msgpack.Decoder(list[F.AnyFact])
+
+
+def _decoded(data: bytes) -> list[Fact]:
+    # decoding makes many objects at once: the cyclic collector, run every few hundred of
+    # them, would walk all the facts already held again and again (facts hold no cycles)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _DECODER.decode(data)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # --- choosing a parser ------------------------------------------------------------------------
@@ -205,13 +324,18 @@ def _origin(item: evopen.Item, line: int = 1, cmd: cmdline.CommandLine | None = 
 class _Reader:
     def __init__(self, summary: Summary):
         self.summary = summary
+        self.farmed: dict = {}  # id(item) -> the future of its reading in a worker
 
     # events from opening ----------------------------------------------------------------
     def events(self, events: Iterable[evopen.Event]) -> Iterator[Fact]:
         for ev in events:
             if isinstance(ev, evopen.Item):
                 self.summary.files += 1
-                yield from self.item(ev)
+                future = self.farmed.pop(id(ev), None)
+                if future is not None:
+                    yield from self.from_worker(ev, future)
+                else:
+                    yield from self.item(ev)
             elif isinstance(ev, evopen.Tree):
                 yield HostInfo(origin=Origin(path=ev.path, host=ev.host), hostname=ev.host, time=ev.time)
             elif isinstance(ev, evopen.Skip):
@@ -219,6 +343,18 @@ class _Reader:
             elif isinstance(ev, evopen.Problem):
                 self.summary.sections += 1
                 yield Unparsed(origin=Origin(path=ev.path, line=ev.line), reason=ev.reason)
+
+    def from_worker(self, item: evopen.Item, future) -> Iterator[Fact]:
+        try:
+            batches, sections, skipped, parsers_used = future.result()
+        except Exception:  # the worker died (killed, out of memory): read the file here
+            yield from self.item(item)
+            return
+        self.summary.sections += sections
+        self.summary.skipped.update(skipped)
+        self.summary.parsers_used.update(parsers_used)
+        for data in batches:
+            yield from _decoded(data)
 
     def skip_or_note(self, item: evopen.Item, kind: str, reason: str) -> Iterator[Fact]:
         """Named on the command line: a note. Met inside a tree, directory or archive: counted."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time as _time
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -32,6 +33,56 @@ def syslog_time(text: str, ref_time: float | None) -> tuple[float, int] | None:
     m = SYSLOG_RE.match(text)
     if not m or m["mon"] not in MONTHS:
         return None
+    if ref_time is None:
+        return _syslog_time_slow(m, None)
+    h, mi, s = int(m["h"]), int(m["m"]), int(m["s"])
+    if h > 23 or mi > 59 or s > 59:
+        return None  # no such time in any year
+    days = _syslog_days(ref_time, MONTHS[m["mon"]], int(m["day"]))
+    if days is None:
+        return None
+    this_year, year_before, latest = days
+    clock = h * 3600 + mi * 60 + s
+    # the latest year that does not put the line more than a day after the evidence
+    t = this_year + clock if this_year is not None and (this_year + clock) * 1_000_000 <= latest else None
+    if t is None:
+        if year_before is None:
+            return None
+        t = year_before + clock
+    return t + _frac(m["frac"]), m.end()
+
+
+@lru_cache(maxsize=4096)
+def _syslog_days(ref_time: float, month: int, day: int) -> tuple[int | None, int | None, int] | None:
+    """For a syslog date (month, day) read against `ref_time`: the epoch of its midnight in
+    the candidate year and in the year before (None where no such date exists), and the
+    latest time allowed, ref + 1 day, in integer microseconds. A log's lines share few
+    dates: worked out once per date instead of once per line (the same answers as
+    `_syslog_time_slow`)."""
+    ref = datetime.fromtimestamp(ref_time, timezone.utc)
+
+    def midnight(year: int) -> int | None:
+        try:
+            return (datetime(year, month, day, tzinfo=timezone.utc) - _EPOCH) // timedelta(seconds=1)
+        except (ValueError, OverflowError):
+            return None
+
+    first = midnight(ref.year)
+    if first is None:  # Feb 29 in a non-leap year: it was the year before
+        first = midnight(ref.year - 1)
+        if first is None:
+            return None
+        year = ref.year - 1
+    else:
+        year = ref.year
+    latest = (ref + timedelta(days=1) - _EPOCH) // timedelta(microseconds=1)
+    return first, midnight(year - 1), latest
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _syslog_time_slow(m: re.Match, ref_time: float | None) -> tuple[float, int] | None:
     ref = datetime.fromtimestamp(ref_time if ref_time is not None else _time.time(), timezone.utc)
     try:
         t = datetime(ref.year, MONTHS[m["mon"]], int(m["day"]), int(m["h"]), int(m["m"]), int(m["s"]),
