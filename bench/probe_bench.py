@@ -8,7 +8,7 @@ The baseline, measured in the same run, is the same probe done one network at a 
 `lab up` of that many networks is timed too (it is the DHCP agents plugging and starting
 one dnsmasq per network and agent, one after the other, as Neutron's agent does).
 
-    sudo .venv/bin/python bench/probe_bench.py [--networks 1000] [--parallel 64,256,1024]
+    sudo .venv/bin/python bench/probe_bench.py [--networks 1000] [--labs 4] [--parallel 64,256,1024]
         [--name pwb] [--keep | --reuse]
 Goal (issue): 1,000 networks x 2 servers in < 30 s."""
 
@@ -70,37 +70,48 @@ def summary(results) -> str:
             f"first-answer latency p50 {p50:.1f} ms p99 {p99:.1f} ms, slowest network {slow:.2f} s")
 
 
+def build(lab: Lab, n: int) -> float:
+    # /var/lib/neutron of a network node is a small tmpfs in the lab (16 MB: ~600
+    # networks' files); give it room for this many
+    labmod.STATE_FS_SIZE = f"{max(16, n // 16 + 16)}m"
+    path = Path(tempfile.mkdtemp(prefix="wnp-bench-")) / "topology.yaml"
+    path.write_text(yaml.safe_dump(topology(n)))
+    # the lab waits 15 s for each dnsmasq in turn, in another order than the agents start
+    # them: far too short for hundreds of networks started one after the other
+    lab.wait_dhcp_ready = functools.partial(Lab.wait_dhcp_ready, lab, timeout=max(15.0, n * 1.0))
+    start = time.monotonic()
+    lab.up(str(path))
+    return time.monotonic() - start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--networks", type=int, default=1000)
+    ap.add_argument("--labs", type=int, default=1,
+                    help="split the networks over this many labs (each node's userspace Open vSwitch polls "
+                         "every port: past a few hundred ports per node its main loop stalls)")
     ap.add_argument("--parallel", default="64,256,1024", help="comma-separated fan-out widths to measure")
     ap.add_argument("--sample", type=int, default=20, help="networks for the one-at-a-time baseline")
     ap.add_argument("--timeout", type=float, default=10.0, help="per network")
-    ap.add_argument("--name", default="pwb")
-    ap.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
-    ap.add_argument("--reuse", action="store_true", help="probe the lab --name as it is (no up/down)")
+    ap.add_argument("--name", default="pwb", help="lab name (with --labs K: NAME1..NAMEK)")
+    ap.add_argument("--keep", action="store_true", help="leave the labs up afterwards")
+    ap.add_argument("--reuse", action="store_true", help="probe the labs as they are (no up/down)")
     args = ap.parse_args()
 
-    lab = Lab(args.name)
-    up_seconds = None
-    if not args.reuse:
-        n = args.networks
-        # /var/lib/neutron of a network node is a small tmpfs in the lab (16 MB: ~600
-        # networks' files); give it room for this many
-        labmod.STATE_FS_SIZE = f"{max(16, n // 16 + 16)}m"
-        path = Path(tempfile.mkdtemp(prefix="wnp-bench-")) / "topology.yaml"
-        path.write_text(yaml.safe_dump(topology(n)))
-        # the lab waits 15 s for each dnsmasq in turn, in another order than the agents start
-        # them: far too short for hundreds of networks started one after the other
-        lab.wait_dhcp_ready = functools.partial(Lab.wait_dhcp_ready, lab, timeout=max(15.0, n * 1.0))
-        print(f"lab up: {n} networks x 2 DHCP agents ...", flush=True)
-        start = time.monotonic()
-        lab.up(str(path))
-        up_seconds = time.monotonic() - start
-        print(f"lab up: {up_seconds:.1f} s ({n / up_seconds:.1f} networks/s)", flush=True)
+    names = [args.name] if args.labs == 1 else [f"{args.name}{i + 1}" for i in range(args.labs)]
+    labs = [Lab(n) for n in names]
     try:
-        prefix = lab.paths.prefix
-        networks = {net: [ns for ns in nss if ns.startswith(prefix)] for net, nss in qdhcp_namespaces().items()}
+        if not args.reuse:
+            per = args.networks // len(labs)
+            total = 0.0
+            for lab in labs:
+                print(f"lab up {lab.name}: {per} networks x 2 DHCP agents ...", flush=True)
+                seconds = build(lab, per)
+                total += seconds
+                print(f"lab up {lab.name}: {seconds:.1f} s ({per / seconds:.1f} networks/s)", flush=True)
+            print(f"lab up, all: {total:.1f} s for {per * len(labs)} networks", flush=True)
+        prefixes = tuple(lab.paths.prefix for lab in labs)
+        networks = {net: [ns for ns in nss if ns.startswith(prefixes)] for net, nss in qdhcp_namespaces().items()}
         # every network with both its DHCP servers up (a lab still starting has some with one)
         networks = {net: nss for net, nss in networks.items() if len(nss) >= 2}
         n = len(networks)
@@ -125,9 +136,10 @@ def main() -> None:
         print(f"peak RSS {ru.ru_maxrss / 1024:.0f} MB (before the fan-out: {ru0.ru_maxrss / 1024:.0f} MB)")
     finally:
         if not (args.keep or args.reuse):
-            start = time.monotonic()
-            lab.down()
-            print(f"lab down: {time.monotonic() - start:.1f} s")
+            for lab in labs:
+                start = time.monotonic()
+                lab.down()
+                print(f"lab down {lab.name}: {time.monotonic() - start:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,16 +14,23 @@ the servers do not know gets no OFFER (dnsmasq logs "no address available") but 
 NAK to a REQUEST naming the server and an answer to an INFORM: a server is judged alive by
 those, and the unknown MAC is reported.
 
-From the verdicts it draws findings with the doctor's ids: `dhcp-server-silent` for a
-known server that answers nothing, `dnsmasq-unresponsive` when that server's dnsmasq runs
-on this node (its PID is alive: the DHCP agent's own check, which only looks for the PID,
-passes), `dnsmasq-not-running` when it does not, `rogue-dhcp-server` for a server id that
-is no known DHCP port, `dhcp-nak` and `host-entry-missing` for a known MAC refused.
+A server whose namespace is on this node is also watched on its own interface while it
+is probed (a packet socket that only reads, as tcpdump on the qdhcp tap would): requests
+that arrive and no reply that leaves is a dnsmasq that does not answer; no request
+arriving, or replies leaving that never reach the vantage, is the path.
+
+From this it draws findings with the doctor's ids: `dhcp-server-silent` for a known
+server that answers nothing, and why: `dnsmasq-unresponsive` (alive — its PID passes the
+DHCP agent's own check, which only looks for the PID — and reading without answering, or
+stopped), `dnsmasq-not-running`, `dhcp-namespace-broken` (its port down or without
+address), `l2-path-broken`; `udp-checksum-bad` for replies a client would drop,
+`rogue-dhcp-server` for a server id that is no known DHCP port, `host-entry-missing` and
+`dhcp-nak` for a known MAC refused.
 
 Many networks are probed at once on one event loop: each vantage's sockets are opened
-inside its namespace (setns on the calling thread, then back) and used from the loop.
-Every wait is bounded: the exchanges of a network end within `--timeout`, after a probe
-port (when one is needed) is plugged, which is bounded on its own.
+inside its namespace (setns on the calling thread, then back: 0.04 ms) and used from the
+loop. Every wait is bounded: the exchanges of a network end within `--timeout`, after a
+probe port (when one is needed) is plugged, which is bounded on its own.
 """
 
 from __future__ import annotations
@@ -496,6 +503,7 @@ class Round:
         self.local = {t: (local or {})[t] for t in self.targets if t in (local or {})}
         self.witnesses: dict[str, dc.WitnessSocket] = {}
         self.xids: dict[int, tuple[str, str | None]] = {}  # every xid sent: (kind, target)
+        self.sent: dict[int, tuple[float, int]] = {}  # xid -> (its phase's start, transmissions)
         self.t = timing
         self.deadline = deadline
         self.dynamic = dynamic
@@ -558,8 +566,9 @@ class Round:
                 loop.remove_reader(w.fileno())
             # closing a packet socket waits for an RCU grace period (synchronize_net: ~13 ms
             # here); on worker threads the waits of many rounds overlap, and the loop runs on
-            socks = [self.ps, *self.witnesses.values()] + ([self.us] if self.us else [])
-            await asyncio.gather(*(loop.run_in_executor(_closer(), s.close) for s in socks))
+            # (not awaited: the answer does not wait for them)
+            for sock in [self.ps, *self.witnesses.values()] + ([self.us] if self.us else []):
+                _closer().submit(sock.close)
         return self.seen
 
     # each phase: send, resend what is unanswered, collect until all answered or the window ends
@@ -571,17 +580,19 @@ class Round:
         end = min(start + window, self.deadline)
         sent = {xid: 0 for xid in pending}
         answered: set[int] = set()
-        for xid, (kind, target, _tx) in pending.items():
+        for xid, (kind, target, tx) in pending.items():
             self.xids[xid] = (kind, target)
-        for xid, (_kind, _target, tx) in pending.items():
             tx()
             sent[xid] += 1
+            self.sent[xid] = (start, 1)
         gap = self.t.retransmit
         next_tx = start + gap
         while True:
+            # replies to this phase, and late ones to an earlier phase (a slow server answers)
             for r in self.replies:
-                if r.xid in pending:
-                    self._file(r, pending[r.xid][0], sent[r.xid], start)
+                if r.xid in self.xids:
+                    began, count = self.sent[r.xid]
+                    self._file(r, self.xids[r.xid][0], count, began)
             self.replies.clear()
             for xid, (kind, target, _tx) in pending.items():
                 if target is not None:
@@ -601,6 +612,7 @@ class Round:
                     if xid not in answered:
                         tx()
                         sent[xid] += 1
+                        self.sent[xid] = (start, sent[xid])
                 gap *= 2  # as clients back off: a frozen server is not flooded meanwhile
                 next_tx += gap
             wake_at = min(end, start + min_listen) if done else min(end, next_tx)

@@ -148,9 +148,11 @@ class Watcher:
         now: dict[tuple[str, str], tuple[str, str]] = {}
         for r in results:
             causes = {}
-            for f in r.findings:
+            for f in r.findings:  # subjects name the server first ("10.0.0.2 on net1") or last (a path)
                 if f.root_cause:
-                    causes.setdefault(f.subject.split(" ")[0], f.id)
+                    words = f.subject.split()
+                    for ip in {words[0], words[-1]}:
+                        causes.setdefault(ip, f.id)
             for s in r.servers:
                 state = s.verdict if s.known else f"{s.verdict} (not a known DHCP port)"
                 now[(r.network or "", s.server)] = (state, causes.get(s.server, ""))
