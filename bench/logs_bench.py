@@ -3,7 +3,7 @@
 
 Builds, in a temporary directory laid out like a node's /var/log, a corpus of ~100 MB
 (`--mb`) from the real logs of the sample node in
-/work/shared/reference/real-samples/hotsos-openstack-node (its neutron agent logs and
+tests/fixtures/real-samples/hotsos-openstack-node (its neutron agent logs and
 syslog, repeated), sprinkled with that sample's own real lines that carry a known signature
 (`whynoip.parsers.signatures`: MessagingTimeout, ECONNREFUSED, apparmor DENIED, ...), one
 every `--every` lines. Then, in the same run, it times:
@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = Path("/work/shared/reference/real-samples/hotsos-openstack-node")
+SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "real-samples" / "hotsos-openstack-node"
 SOURCES = (  # (sample file, where the corpus puts it, share of the corpus)
     ("var/log/neutron/neutron-dhcp-agent.log.1", "var/log/neutron/neutron-dhcp-agent.log", 0.35),
     ("var/log/neutron/neutron-openvswitch-agent.log", "var/log/neutron/neutron-openvswitch-agent.log", 0.2),

@@ -14,7 +14,7 @@ import pytest
 from whynoip import parsers
 from whynoip.facts import ConfigValue, DhcpPacket, LogEvent
 
-SAMPLE = Path("/work/shared/reference/real-samples/hotsos-openstack-node")
+SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "real-samples" / "hotsos-openstack-node"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "evidence"
 TRANSCRIPTS = FIXTURES / "transcript"
 

@@ -19,7 +19,7 @@ from whynoip.lab.collect import filter_df, filter_ps, redact, run, sos_name
 
 WHYNOIP = [sys.executable, "-m", "whynoip.cli"]
 LAB = "cotest"
-REAL = Path("/work/shared/reference/real-samples/hotsos-openstack-node")
+REAL = Path(__file__).resolve().parent.parent / "fixtures" / "real-samples" / "hotsos-openstack-node"
 NODE_COMMANDS = {
     "networking": ["ip_addr", "ip_-d_address", "ip_link", "ip_netns", "ip_route", "brctl_show"],
     "process": ["ps_auxwwwm", "ps_-ef"],
