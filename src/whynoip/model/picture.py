@@ -36,6 +36,13 @@ class DhcpServer:
     leases: list[F.LeaseEntry] = field(default_factory=list)
     log: list[F.DnsmasqLogEvent] = field(default_factory=list)
     namespace_fact: F.Namespace | None = None
+    _details: list[str | None] | None = field(default=None, repr=False, compare=False)
+
+    def log_details(self) -> list[str | None]:
+        """The `detail` of each log event, lower-cased (rules look for dnsmasq's words in them)."""
+        if self._details is None or len(self._details) != len(self.log):
+            self._details = [e.detail.lower() if e.detail else None for e in self.log]
+        return self._details
 
     @property
     def name(self) -> str:
@@ -154,6 +161,15 @@ def _network_in(text: str | None) -> str | None:
     return m.group(0) if m else None
 
 
+def _network_of_path(paths: dict[str, str | None], path: str) -> str | None:
+    """`_network_in(path)`, remembered: a server's log and files give thousands of facts
+    from one path."""
+    if path in paths:
+        return paths[path]
+    net = paths[path] = _network_in(path)
+    return net
+
+
 def _servers(pic: Picture) -> None:
     """A DHCP server is one (host, network): a qdhcp namespace, a dnsmasq, files, a log."""
     servers: dict[tuple[str | None, str], DhcpServer] = {}
@@ -185,14 +201,15 @@ def _servers(pic: Picture) -> None:
             s.processes.append(p)
             if p.interface and not s.interface:
                 s.interface = p.interface
+    nets: dict[str, str | None] = {}
     for kind, attr in ((F.HostEntry, "host_entries"), (F.OptsEntry, "opts"), (F.LeaseEntry, "leases")):
         for e in pic.of(kind):
-            net = e.network_id or _network_in(e.origin.path)
+            net = e.network_id or _network_of_path(nets, e.origin.path)
             if net:
                 getattr(server(e.origin.host, net), attr).append(e)
     by_iface = {(s.host, s.interface): s for s in servers.values() if s.interface}
     for ev in pic.of(F.DnsmasqLogEvent):
-        net = _network_in(ev.origin.path)
+        net = _network_of_path(nets, ev.origin.path)
         s = None
         if net:
             s = server(ev.origin.host, net)

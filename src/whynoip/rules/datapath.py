@@ -30,12 +30,25 @@ def _foreign_requests(pic: Picture, port: Port) -> dict[str, list[F.DhcpPacket]]
     out: dict[str, list[F.DhcpPacket]] = {}
     if not port.id:
         return out
-    for p in pic.of(F.DhcpPacket):
-        iface = p.origin.interface or ""
-        if iface[3:] == port.id[:11] and iface[:3] in ("tap", "qbr", "qvb", "qvo") and p.message_type in REQUESTS:
-            if norm_mac(p.src_mac or p.client_mac) != port.mac:
-                out.setdefault(iface[:3], []).append(p)
+    by_iface = _requests_by_interface(pic)
+    mine = [(i, p) for dev in ("tap", "qbr", "qvb", "qvo") for i, p in by_iface.get(dev + port.id[:11], ())]
+    for _, p in sorted(mine, key=lambda ip: ip[0]):  # in capture order, as read
+        if norm_mac(p.src_mac or p.client_mac) != port.mac:
+            out.setdefault(p.origin.interface[:3], []).append(p)
     return out
+
+
+def _requests_by_interface(pic: Picture) -> dict[str, list[tuple[int, F.DhcpPacket]]]:
+    """The DHCP requests of every capture, by the interface they were captured on, with
+    their place among all packets; worked out once per picture (asked for each port)."""
+    found = pic.derived.get("requests_by_interface")
+    if found is None:
+        found = {}
+        for i, p in enumerate(pic.of(F.DhcpPacket)):
+            if p.message_type in REQUESTS and p.origin.interface:
+                found.setdefault(p.origin.interface, []).append((i, p))
+        pic.derived["requests_by_interface"] = found
+    return found  # type: ignore[return-value]
 
 
 def anti_spoofing_drop(pic: Picture):

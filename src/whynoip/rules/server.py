@@ -19,11 +19,9 @@ def _net(s: DhcpServer) -> str:
 
 
 def _events(s: DhcpServer, *kinds: str, detail: str | None = None) -> list[F.DnsmasqLogEvent]:
-    out = []
-    for e in s.log:
-        if e.event in kinds or (detail and e.detail and detail in e.detail.lower()):
-            out.append(e)
-    return out
+    if not detail:
+        return [e for e in s.log if e.event in kinds]
+    return [e for e, low in zip(s.log, s.log_details()) if e.event in kinds or (low and detail in low)]
 
 
 def _hosted_servers(pic: Picture) -> list[DhcpServer]:
