@@ -21,6 +21,8 @@ MESSAGE_TYPES = {
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
 BOOTP_HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")  # 236 bytes, then the cookie
 BOOTP_MIN = BOOTP_HEADER.size  # 236
+_BOOTP_START = struct.Struct("!BBBBIHH4s4s4s4s16s")  # the header up to sname (read when used)
+_ZERO, _ZERO_TEXT = b"\0\0\0\0", "0.0.0.0"
 
 _inet_ntoa = socket.inet_ntoa
 
@@ -170,20 +172,25 @@ def bootp_fields(payload: bytes) -> tuple[dict, str | None]:
     with it (None if nothing). Raises ValueError when it is no BOOTP message at all."""
     if len(payload) < BOOTP_MIN:
         raise ValueError(f"BOOTP message of {len(payload)} bytes, shorter than its {BOOTP_MIN}-byte header")
-    (op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr, chaddr, sname,
-     bootfile) = BOOTP_HEADER.unpack_from(payload, 0)
+    (op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr,
+     chaddr) = _BOOTP_START.unpack_from(payload, 0)
     if op not in (1, 2):
         raise ValueError(f"BOOTP op {op} is neither request (1) nor reply (2)")
     mac_len = hlen if 0 < hlen <= 16 else 6
     f = {
         "op": op, "xid": xid, "secs": secs, "hops": hops, "flags_broadcast": bool(flags & 0x8000),
         "client_mac": chaddr[:mac_len].hex(":"),
-        "ciaddr": _inet_ntoa(ciaddr), "yiaddr": _inet_ntoa(yiaddr),
-        "siaddr": _inet_ntoa(siaddr), "giaddr": _inet_ntoa(giaddr),
+        # most of these are 0.0.0.0 in any one message
+        "ciaddr": _ZERO_TEXT if ciaddr == _ZERO else _inet_ntoa(ciaddr),
+        "yiaddr": _ZERO_TEXT if yiaddr == _ZERO else _inet_ntoa(yiaddr),
+        "siaddr": _ZERO_TEXT if siaddr == _ZERO else _inet_ntoa(siaddr),
+        "giaddr": _ZERO_TEXT if giaddr == _ZERO else _inet_ntoa(giaddr),
     }
     if payload[236:240] == MAGIC_COOKIE:
         if _fast_options(f, payload):
             return f, None
+    sname, bootfile = payload[44:108], payload[108:236]
+    if payload[236:240] == MAGIC_COOKIE:
         opts, problem = read_options(payload, 240)
         overload = opts.get(52)
         if overload and len(overload) == 1:  # options continued in the file / sname fields
@@ -213,7 +220,7 @@ def _fast_options(f: dict, payload: bytes) -> bool:
     END, or sname/file in use."""
     text: dict[int, str] = {}
     got: dict = {}
-    cache = _DECODED
+    cache = _DECODED_TLV
     count = 0
     i, n = 240, len(payload)
     while True:
@@ -230,15 +237,15 @@ def _fast_options(f: dict, payload: bytes) -> bool:
         end = i + 2 + payload[i + 1]
         if end > n:
             return False
-        key = (code, payload[i + 2:end])
+        tlv = payload[i:end]  # code, length, value: one key
         i = end
         count += 1
-        d = cache.get(key)
+        d = cache.get(tlv)
         if d is None:
-            d = decode_option(*key)
+            d = decode_option(code, tlv[2:])
             if len(cache) >= _DECODED_MAX:
                 cache.clear()
-            cache[key] = d
+            cache[tlv] = d
         text[code] = d[0]
         if d[1] is not None:
             got[d[1]] = d[2]
@@ -299,6 +306,7 @@ def decode_option(code: int, value: bytes) -> tuple[str, str | None, object]:
 # decoding each distinct (code, value) once makes reading a large capture several times
 # faster. Bounded: cleared when it grows past a size no single network reaches.
 _DECODED: dict[tuple[int, bytes], tuple[str, str | None, object]] = {}
+_DECODED_TLV: dict[bytes, tuple[str, str | None, object]] = {}  # the same, keyed by the option's bytes
 _DECODED_MAX = 50_000
 
 
