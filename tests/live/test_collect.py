@@ -49,11 +49,18 @@ def roots(paths) -> list[str]:
     return [f.id for f in d.findings if f.root_cause and f.severity != "info"]
 
 
-def collect_lab_nodes(lab, out: Path) -> None:
-    """Each node of the lab collected as the real node it stands for, by the CLI."""
-    for n in lab.topology.nodes:
-        r = whynoip("collect", "-q", "--no-api", "-o", str(out), "--netns", lab.paths.node_ns(n.name),
-                    "--root", str(lab.paths.node_root(n.name)), "--ovs-rundir", str(lab.paths.ovs_rundir(n.name)))
+def collect_lab_nodes(lab, out: Path, cli: bool = True) -> None:
+    """Each node of the lab collected as the real node it stands for: by the CLI, one
+    command per node, or (cli=False) by the library, all nodes at once."""
+    views = [NodeView(lab.paths.node_ns(n.name), str(lab.paths.node_root(n.name)), str(lab.paths.ovs_rundir(n.name)))
+             for n in lab.topology.nodes]
+    if not cli:
+        res = collect([(LocalNode(), v) for v in views], str(out), api=False)
+        assert not res.failed, [n.error for n in res.failed]
+        return
+    for v in views:
+        r = whynoip("collect", "-q", "--no-api", "-o", str(out), "--netns", v.netns, "--root", v.root,
+                    "--ovs-rundir", v.ovs_rundir)
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == str(out)
 
@@ -137,10 +144,13 @@ def test_a_hung_command_is_cut_and_a_missing_one_is_recorded():
 
 
 def test_this_machine_collected_into_a_tarball_the_doctor_reads(tmp_path):
-    """This machine as a node: a .tar.gz with one sosreport-like tree, every command of it
-    in the collect log, tools this machine lacks (rpm on Debian) recorded as missing."""
+    """This machine as a node (its files read from a small directory, as with sosreport's
+    --sysroot): a .tar.gz with one sosreport-like tree, every command of it in the collect
+    log, tools this machine lacks (rpm on Debian) recorded as missing."""
     out = tmp_path / "bundle.tar.gz"
-    r = whynoip("collect", "--no-api", "-o", str(out))
+    root = tmp_path / "root"  # this machine's commands, and no more files than the test needs
+    (root / "etc").mkdir(parents=True)
+    r = whynoip("collect", "--no-api", "-o", str(out), "--root", str(root))
     assert r.returncode == 0, r.stderr
     with tarfile.open(out) as tf:
         names = tf.getnames()
@@ -220,7 +230,7 @@ def test_a_lab_node_collected_as_a_real_node_names_the_fault(labs, tmp_path, fau
     lab = labs(prefix="ct")
     _break_and_exercise(lab, fault, variant)
     live = tmp_path / "live"
-    collect_lab_nodes(lab, live)
+    collect_lab_nodes(lab, live, cli=fault == "dnsmasq-unresponsive")
     assert sorted(p.name for p in live.iterdir()) == sorted(["README"] + [n.name for n in lab.topology.nodes])
     net = live / lab.topology.network_nodes[0].name
     # the node's own names: qdhcp-<net>, /var/lib/neutron, no trace of the lab's
@@ -248,7 +258,7 @@ def test_a_firewall_fault_is_named_from_the_collection_with_the_traces_captures(
     out = tmp_path / "evidence"
     r = whynoip("trace", "--guest", guest, "--name", lab.name, "--no-collect", "-o", str(out), "-f", "json")
     assert r.returncode == 0, r.stderr
-    collect_lab_nodes(lab, out)
+    collect_lab_nodes(lab, out, cli=False)
     assert roots(sorted(out.iterdir()))[:1] == ["security-group-drops-dhcp"]
 
 

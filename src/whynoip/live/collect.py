@@ -146,6 +146,7 @@ class Command:
     env: dict[str, str] | None = None
     timeout: float | None = None
     keep: Callable[[str], str] | None = None  # a filter of the output
+    hidden: bool = False  # run for the collection's own use: neither written nor logged
 
 
 @dataclass
@@ -215,8 +216,12 @@ class NodeCollector:
         jobs = [Job(["ip", "netns", "exec", cmds[i].netns, *cmds[i].argv] if cmds[i].netns else list(cmds[i].argv),
                     cmds[i].timeout or self.timeout, cmds[i].env) for i in runnable]
         results = await self.node.run_many(jobs, NODE_PARALLEL)
-        for i, r in zip(runnable, results):
-            texts[i] = self._finish(cmds[i], r)
+        for i, r in zip(runnable, results):  # in order: a hidden command's output may serve the next ones
+            if cmds[i].hidden:
+                text = r.out.decode("utf-8", errors="surrogateescape") if r.rc == 0 else ""
+                texts[i] = cmds[i].keep(text) if cmds[i].keep else text
+            else:
+                texts[i] = self._finish(cmds[i], r)
         return texts
 
     def _finish(self, c: Command, r: Result) -> str | None:
@@ -265,10 +270,14 @@ class NodeCollector:
             self.node.has_python = "python3" in self.tools
         # what the node is called, its namespaces, its Open vSwitch: at once
         rundir = view.path("/run/openvswitch")
-        host, listed, sock, booted = await asyncio.gather(
+        tops = [view.path(d) for d in CONFIG_DIRS + LOG_DIRS + STATE_DIRS + ("/var/lib/neutron/dhcp",)]
+        host, listed, sock, booted, files = await asyncio.gather(
             self._hostname(), self.node.run(["ip", "netns", "list"], timeout=10),
             self.node.run(["test", "-S", rundir + "/db.sock"], timeout=5),
-            self.node.run(["test", "-d", "/run/systemd/system"], timeout=5))
+            self.node.run(["test", "-d", "/run/systemd/system"], timeout=5),
+            self.node.files_many(tops + [view.path(f) for f in SYSLOG_FILES]))
+        prefix = view.path("/").rstrip("/")
+        files = [p[len(prefix):] if prefix and p.startswith(prefix) else p for p, _ in files]
         self.report.host = host
         self.base = self.out / host
         if (self.base / "sos_commands").exists():
@@ -310,22 +319,29 @@ class NodeCollector:
                 cmds += [Command("rabbitmq", ["rabbitmqctl", c], f"rabbitmqctl {c}", timeout=max(self.timeout, 30))
                          for c in ("status", "cluster_status")]
 
-        # process and filesys need the node's own processes and mounts
-        pids = await self._node_pids(list(qdhcp)) if view.netns or view.root not in ("", "/") else None
+        # process and filesys show the node's own processes and mounts: on a machine that holds
+        # other nodes, the processes inside its namespaces or running from its root
+        shared = bool(view.netns) or view.root not in ("", "/")
+        pids: set[int] = set()
+        if shared:
+            cmds = self._pid_commands(list(qdhcp), pids) + cmds
         for c in ("ps auxwwwm", "ps -ef"):
-            cmds.append(Command("process", c.split(), c, keep=(lambda t: _keep_pids(t, pids)) if pids is not None
-                                else None))
+            cmds.append(Command("process", c.split(), c, keep=(lambda t: _keep_pids(t, pids)) if shared else None))
+        if not set(files) & set(SYSLOG_FILES) and "journalctl" in self.tools and view.netns is None \
+                and view.root in ("", "/"):  # (the journal is this machine's, not that of a node under --root)
+            n = str(self.journal_lines)
+            cmds.append(Command("logs", ["journalctl", "--no-pager", "-n", n], f"journalctl --no-pager -n {n}"))
         cmds.append(Command("filesys", ["df", "-al"], "df -al",
                             keep=(lambda t: _keep_mounts(t, view, qdhcp)) if view.root not in ("", "/") else None))
 
         outputs = await self.commands(cmds)
-        by_shown = {c.shown: o for c, o in zip(cmds, outputs)}
+        by_shown = {c.shown: o for c, o in zip(cmds, outputs) if not c.hidden}
         bridges = (by_shown.get(f"ovs-vsctl -t {OVS_TIMEOUT} list-br") or "").split()
         bridges = [b for b in bridges if re.fullmatch(r"[\w.-]+", b)]
-        await self.commands([Command("openvswitch", ["ovs-ofctl", verb, br], f"ovs-ofctl {verb} {br}", ns, ovs_env)
-                             for br in bridges for verb in ("dump-flows", "show")])
-        await self._hostname_file(host)
-        await self.files(by_shown.get("ps auxwwwm") or "")
+        await asyncio.gather(
+            self.commands([Command("openvswitch", ["ovs-ofctl", verb, br], f"ovs-ofctl {verb} {br}", ns, ovs_env)
+                           for br in bridges for verb in ("dump-flows", "show")]),
+            self._hostname_file(host), self.files(files, by_shown.get("ps auxwwwm") or ""))
         (self.base / "sos_logs").mkdir(exist_ok=True)
         (self.base / "sos_logs" / "whynoip-collect.log").write_text(
             f"whynoip collect of {self.node.label} as {host}\n" + "\n".join(self.log) + "\n")
@@ -353,50 +369,43 @@ class NodeCollector:
         else:
             await self.command(Command("host", ["hostname"], "hostname"))
 
-    async def _node_pids(self, namespaces: list[str]) -> set[int]:
-        """The processes of a node that shares this machine: inside its namespaces, or
-        running from its root."""
-        pids: set[int] = set()
-        spaces = ([self.view.netns] if self.view.netns else []) + namespaces
-        jobs = [Job(["ip", "netns", "pids", n], 10) for n in spaces]
-        if self.view.root not in ("", "/"):
-            jobs.append(Job(["ps", "-eo", "pid=,args="], 10))
-        results = await self.node.run_many(jobs, NODE_PARALLEL)
-        for r in results[:len(spaces)]:
-            pids.update(int(p) for p in r.out.split() if p.isdigit())
-        if self.view.root not in ("", "/"):
-            needle = self.view.root.rstrip("/") + "/"
-            for line in results[-1].out.decode(errors="replace").splitlines():
-                pid, _, args = line.strip().partition(" ")
-                if needle in args and pid.isdigit():
-                    pids.add(int(pid))
-        pids.discard(os.getpid())
-        return pids
+    def _pid_commands(self, namespaces: list[str], pids: set[int]) -> list[Command]:
+        """Hidden commands that fill `pids` with the node's processes as their outputs are
+        read (they come first in a batch, so the ps filters after them see the set full)."""
+        def add_ns(text: str) -> str:
+            pids.update(int(p) for p in text.split() if p.isdigit())
+            return text
 
-    async def files(self, ps_text: str) -> None:
-        """The node's configuration, logs and DHCP state: one listing, then one read of the
-        configuration files and one of the rest."""
-        listed = await self.node.files_many([self.view.path(d) for d in CONFIG_DIRS + LOG_DIRS + STATE_DIRS
-                                             + ("/var/lib/neutron/dhcp",)])
-        prefix = self.view.path("/").rstrip("/")
-        found = [p[len(prefix):] if prefix and p.startswith(prefix) else p for p, _ in listed]
+        def add_root(text: str) -> str:
+            needle = self.view.root.rstrip("/") + "/"
+            for line in text.splitlines():
+                pid, _, args = line.strip().partition(" ")
+                if needle in args and pid.isdigit() and int(pid) != os.getpid():
+                    pids.add(int(pid))
+            return text
+
+        spaces = ([self.view.netns] if self.view.netns else []) + namespaces
+        cmds = [Command("", ["ip", "netns", "pids", n], "", hidden=True, keep=add_ns) for n in spaces]
+        if self.view.root not in ("", "/"):
+            cmds.append(Command("", ["ps", "-eo", "pid=,args="], "", hidden=True, keep=add_root))
+        return cmds
+
+    async def files(self, found: list[str], ps_text: str) -> None:
+        """The node's configuration, logs and DHCP state (`found`: the files listed under
+        the directories that hold them), read in one go per kind."""
         found = [p for p in found if not ROTATED.search(p.rsplit("/", 1)[-1])]
         configs = [p for p in found if p.startswith(CONFIG_DIRS)] + list(CONFIG_FILES)
         dhcp = [p for p in found if p.startswith("/var/lib/neutron/dhcp/") and p.rsplit("/", 1)[-1] in DHCP_FILES]
         state = [p for p in found if p.startswith(STATE_DIRS)] + list(STATE_FILES)
-        logs = [p for p in found if p.startswith(LOG_DIRS)]
+        logs = [p for p in found if p.startswith(LOG_DIRS) or p in SYSLOG_FILES]
         # dnsmasq logging somewhere of its own (--log-facility=FILE)
         root = self.view.root.rstrip("/")
         for path in sorted(set(re.findall(r"--log-facility=(/\S+)", ps_text))):
             node_path = path[len(root):] if root and path.startswith(root + "/") else path
             if not node_path.startswith(LOG_DIRS):
                 logs.append(node_path)
-        _, _, copied = await asyncio.gather(
-            self.copy_many(configs, FILE_LIMIT, config=True), self.copy_many(dhcp + state, FILE_LIMIT),
-            self.copy_many(logs + list(SYSLOG_FILES), self.log_limit))
-        if not set(copied) & set(SYSLOG_FILES) and "journalctl" in self.tools and self.view.netns is None:
-            n = str(self.journal_lines)
-            await self.command(Command("logs", ["journalctl", "--no-pager", "-n", n], f"journalctl --no-pager -n {n}"))
+        await asyncio.gather(self.copy_many(configs, FILE_LIMIT, config=True), self.copy_many(dhcp + state, FILE_LIMIT),
+                             self.copy_many(logs, self.log_limit))
 
 
 def _ns_names(text: str) -> list[str]:

@@ -237,6 +237,8 @@ class LocalNode(Node):
     async def files(self, top: str) -> list[tuple[str, int]]:
         out = []
         base = Path(top)
+        if base.is_file() and not base.is_symlink():  # as find: a file named is listed
+            return [(top, base.stat().st_size)]
         if not base.is_dir():
             return out
         dev = base.stat().st_dev
