@@ -46,12 +46,12 @@ def topology(n: int) -> dict:
     }
 
 
-def probe_all(networks: dict, parallel: int, timeout: float) -> tuple[float, list]:
+def probe_all(networks: dict, parallel: int, timeout: float, rate: float = 0.0) -> tuple[float, list]:
     prober = Prober(Timing(timeout=timeout))
 
     async def go():
         try:
-            return await prober.probe_many(networks, parallel)
+            return await prober.probe_many(networks, parallel, rate)
         finally:
             await prober.close()
     start = time.monotonic()
@@ -91,6 +91,7 @@ def main() -> None:
                     help="split the networks over this many labs (each node's userspace Open vSwitch polls "
                          "every port: past a few hundred ports per node its main loop stalls)")
     ap.add_argument("--parallel", default="64,256,1024", help="comma-separated fan-out widths to measure")
+    ap.add_argument("--rates", default="0", help="comma-separated start rates (networks/s, 0: all at once)")
     ap.add_argument("--sample", type=int, default=20, help="networks for the one-at-a-time baseline")
     ap.add_argument("--timeout", type=float, default=10.0, help="per network")
     ap.add_argument("--name", default="pwb", help="lab name (with --labs K: NAME1..NAMEK)")
@@ -124,14 +125,15 @@ def main() -> None:
               f"{base_rate:.1f} networks/s; {summary(base_r)}", flush=True)
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
         for width in [int(x) for x in args.parallel.split(",")]:
-            cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-            seconds, results = probe_all(networks, width, args.timeout)
-            cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-            cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-            rate = n / seconds
-            print(f"  --parallel {width}: {n} networks x {servers / max(n, 1):.0f} servers in {seconds:.2f} s "
-                  f"= {rate:.0f} networks/s ({rate / base_rate:.1f}x one at a time), CPU {cpu:.2f} s; "
-                  f"{summary(results)}", flush=True)
+            for start_rate in [float(x) for x in args.rates.split(",")]:
+                cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+                seconds, results = probe_all(networks, width, args.timeout, start_rate)
+                cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+                cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+                rate = n / seconds
+                print(f"  --parallel {width} --rate {start_rate:g}: {n} networks x {servers / max(n, 1):.0f} "
+                      f"servers in {seconds:.2f} s = {rate:.0f} networks/s ({rate / base_rate:.1f}x one at a "
+                      f"time), CPU {cpu:.2f} s; {summary(results)}", flush=True)
         ru = resource.getrusage(resource.RUSAGE_SELF)
         print(f"peak RSS {ru.ru_maxrss / 1024:.0f} MB (before the fan-out: {ru0.ru_maxrss / 1024:.0f} MB)")
     finally:

@@ -73,12 +73,16 @@ def _timing(timeout: float):
 @click.option("--interface", default=None, metavar="IF", help="The interface in --namespace to send from.")
 @click.option("--server", "servers", multiple=True, metavar="IP",
               help="A DHCP server address of the network (its other agents' ports); repeat for several.")
-@click.option("--mac", default=None, help="Probe from a probe port with this MAC (a port made for probing).")
-@click.option("--ip", default=None, help="With --mac: the port's fixed IP, for the renewal and the INFORM.")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds for the whole probe.")
+@click.option("--mac", default=None, metavar="MAC",
+              help="Probe from a probe port with this MAC (a port made for probing).")
+@click.option("--ip", default=None, metavar="IP", help="With --mac: the port's fixed IP, for the renewal and the INFORM.")
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds for a network's exchanges (plugging a probe port, when needed, comes before).")
 @click.option("--parallel", type=int, default=256, show_default=True, help="Networks probed at once.")
+@click.option("--rate", type=float, default=0.0, show_default=True,
+              help="Networks started per second, to spread the load on a busy node (0: all at once).")
 @format_option
-def probe(networks, namespace, interface, servers, mac, ip, timeout, parallel, fmt) -> None:
+def probe(networks, namespace, interface, servers, mac, ip, timeout, parallel, rate, fmt) -> None:
     """Does each DHCP server of the network answer? DISCOVER, REQUEST, a unicast renewal
     and an INFORM to each, from a namespace on the segment (another DHCP agent's, or a
     probe port plugged into br-int and removed afterwards).
@@ -90,7 +94,7 @@ def probe(networks, namespace, interface, servers, mac, ip, timeout, parallel, f
     if ip and not mac:
         raise click.BadParameter("--ip goes with --mac", param_hint="--ip")
     results = run_probe(list(networks) or None, namespace=namespace, interface=interface, servers=list(servers),
-                        mac=mac, ip=ip, timing=_timing(timeout), parallel=parallel)
+                        mac=mac, ip=ip, timing=_timing(timeout), parallel=parallel, rate=rate)
     if fmt == "json":
         _echo_json(results)
     else:
@@ -110,7 +114,8 @@ def probe(networks, namespace, interface, servers, mac, ip, timeout, parallel, f
 @click.option("--timeout", type=float, default=None, help="Seconds for one round [default: the interval, at most 10].")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: run until stopped).")
 @click.option("--parallel", type=int, default=256, show_default=True, help="Networks probed at once.")
-def watch(interval, listen, networks, servers, timeout, duration, parallel) -> None:
+@click.option("--rate", type=float, default=0.0, show_default=True, help="Networks started per second (see probe).")
+def watch(interval, listen, networks, servers, timeout, duration, parallel, rate) -> None:
     """Probe every network on this node every --interval seconds and serve Prometheus
     metrics: whynoip_dhcp_server_up{network,server}, reply latencies, findings by id.
     Each change of a server's state is logged on stderr, one line."""
@@ -121,4 +126,4 @@ def watch(interval, listen, networks, servers, timeout, duration, parallel) -> N
     addr, port = parse_listen(listen)
     timing = _timing(timeout if timeout is not None else min(interval, 10.0))
     run_watch(addr, port, interval=interval, networks=list(networks) or None, servers=list(servers),
-              timing=timing, duration=duration, parallel=parallel)
+              timing=timing, duration=duration, parallel=parallel, rate=rate)

@@ -510,7 +510,6 @@ class Round:
         self.seen: dict[str, _Seen] = {t: _Seen() for t in self.targets}
         self.replies: list[Reply] = []
         self.wake: asyncio.Event | None = None
-        self.offered_ip: str | None = None
 
     def _on_readable(self) -> None:
         got = self.ps.read(time.monotonic())
@@ -909,19 +908,24 @@ class Prober:
                 lab._cp.close()
                 lab._cp = None
 
-    async def probe_many(self, networks: dict[str | None, list[str]], parallel: int = 256) -> list[NetworkResult]:
-        """Probe several networks at once, at most `parallel` at a time."""
+    async def probe_many(self, networks: dict[str | None, list[str]], parallel: int = 256,
+                         rate: float = 0.0) -> list[NetworkResult]:
+        """Probe several networks at once, at most `parallel` at a time, starting at most
+        `rate` a second (0: all at once), to spread the load on a busy node's bridges."""
         procs = dnsmasq_by_namespace()
         self._lab_ports.clear()
         sem = asyncio.Semaphore(max(1, parallel))
+        begin = time.monotonic()
 
-        async def one(net, namespaces):
+        async def one(i, net, namespaces):
+            if rate > 0:
+                await asyncio.sleep(max(0.0, begin + i / rate - time.monotonic()))
             async with sem:
                 try:
                     return await self.probe_network(net, namespaces, procs)
                 except ProbeError as e:
                     return NetworkResult(network=net, notes=[f"not probed: {e}"])
-        return list(await asyncio.gather(*(one(n, ns) for n, ns in networks.items())))
+        return list(await asyncio.gather(*(one(i, n, ns) for i, (n, ns) in enumerate(networks.items()))))
 
 
 def _ip_key(ip: str):
@@ -1119,22 +1123,23 @@ def findings_for(result: NetworkResult, seg, local: dict[str, LocalServer], roun
 
 # --- entry points ------------------------------------------------------------------------------
 
-async def run(prober: Prober, networks: dict[str | None, list[str]], parallel: int) -> list[NetworkResult]:
+async def run(prober: Prober, networks: dict[str | None, list[str]], parallel: int,
+              rate: float = 0.0) -> list[NetworkResult]:
     try:
-        return await prober.probe_many(networks, parallel)
+        return await prober.probe_many(networks, parallel, rate)
     finally:
         await prober.close()
 
 
 def probe(networks: list[str] | None = None, *, namespace: str | None = None, interface: str | None = None,
           servers: list[str] | None = None, mac: str | None = None, ip: str | None = None,
-          timing: Timing | None = None, parallel: int = 256) -> list[NetworkResult]:
+          timing: Timing | None = None, parallel: int = 256, rate: float = 0.0) -> list[NetworkResult]:
     """Probe the networks asked for (all on this node by default); blocking."""
     if os.geteuid() != 0:
         raise ProbeError("probing needs root (raw sockets, network namespaces)")
     prober = Prober(timing, servers, mac, ip, namespace, interface)
     selected = select_networks(networks, namespace)
-    results = asyncio.run(run(prober, selected, parallel))
+    results = asyncio.run(run(prober, selected, parallel, rate))
     failed = [r for r in results if not r.servers and r.notes and r.notes[0].startswith("not probed: ")]
     if failed and len(failed) == len(results):
         raise ProbeError(failed[0].notes[0].removeprefix("not probed: "))

@@ -135,11 +135,12 @@ def _log(line: str) -> None:
 
 class Watcher:
     def __init__(self, prober: Prober, networks: list[str] | None, interval: float, parallel: int,
-                 metrics: Metrics, log=_log):
+                 metrics: Metrics, log=_log, rate: float = 0.0):
         self.prober = prober
         self.networks = networks
         self.interval = interval
         self.parallel = parallel
+        self.rate = rate
         self.metrics = metrics
         self.log = log
         self.states: dict[tuple[str, str], str] = {}
@@ -178,7 +179,7 @@ class Watcher:
         except ProbeError as e:
             self.log(str(e))
             selected = {}
-        results = await self.prober.probe_many(selected, self.parallel) if selected else []
+        results = await self.prober.probe_many(selected, self.parallel, self.rate) if selected else []
         await self.prober.drop_ports_except(set(selected))
         self.metrics.update(results, time.monotonic() - start)
         self._changes(results)
@@ -210,7 +211,7 @@ class Watcher:
 
 
 async def _main(addr: str, port: int, *, interval: float, networks: list[str] | None, servers: list[str],
-                timing: Timing, duration: float | None, parallel: int) -> None:
+                timing: Timing, duration: float | None, parallel: int, rate: float) -> None:
     from prometheus_client import CollectorRegistry, start_http_server
 
     metrics = Metrics()
@@ -227,7 +228,7 @@ async def _main(addr: str, port: int, *, interval: float, networks: list[str] | 
         loop.add_signal_handler(sig, stop.set)
     prober = Prober(timing, servers, keep_ports=True)
     try:
-        await Watcher(prober, networks, interval, parallel, metrics).run(stop, duration)
+        await Watcher(prober, networks, interval, parallel, metrics, rate=rate).run(stop, duration)
     finally:
         await prober.close()
         httpd.shutdown()
@@ -237,9 +238,9 @@ async def _main(addr: str, port: int, *, interval: float, networks: list[str] | 
 
 
 def run_watch(addr: str, port: int, *, interval: float, networks: list[str] | None, servers: list[str],
-              timing: Timing, duration: float | None = None, parallel: int = 256) -> None:
+              timing: Timing, duration: float | None = None, parallel: int = 256, rate: float = 0.0) -> None:
     import os
     if os.geteuid() != 0:
         raise ProbeError("watching needs root (raw sockets, network namespaces)")
     asyncio.run(_main(addr, port, interval=interval, networks=networks, servers=servers, timing=timing,
-                      duration=duration, parallel=parallel))
+                      duration=duration, parallel=parallel, rate=rate))
