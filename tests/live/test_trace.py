@@ -79,6 +79,10 @@ def test_where_the_request_and_the_reply_disappear():
     # two servers: a branch each; the one the client did not choose sees no ACK and is no break
     ha = _hops({"g": [d, o, r, a], "qvo": [d, o, r, a], "ns@net1": [d, o, r, a], "ns@net2": [d, o, r]})
     assert len(branches(ha)) == 2 and find_breaks(ha) == []
+    # ... but one whose own side sends nothing while the other answers is a silent server
+    ha = _hops({"g": [d, o, r, a], "qvo": [d, o, r, a], "ns@net1": [d, r], "ns@net2": [d, o, r, a]})
+    (b,) = find_breaks(ha)
+    assert b.what == "server" and b.after.host == "net1"
 
 
 # --- on a lab -------------------------------------------------------------------------------------
@@ -149,6 +153,22 @@ def test_a_real_nodes_hops_come_from_its_own_state(lab, tmp_path):
     (b,) = t["breaks"]
     assert (b["what"], b["after"].split()[-1], b["before"].split()[-1]) == ("request", "qvo" + short, "eth1")
     assert roots(t)[:1] == ["port-dead-vlan"]
+
+
+@pytest.mark.lab
+def test_with_two_servers_the_silent_one_is_named_while_the_other_answers(module_labs, tmp_path):
+    """ha: one dnsmasq frozen, the other serves the guest; on the frozen one's side only
+    requests are seen (the other's replies are not counted there), so trace names it."""
+    ha = module_labs("ha", prefix="ct")
+    record = faults.inject(ha, "dnsmasq-unresponsive")
+    frozen = record.get("node") or record.get("state", {}).get("node")
+    r, t = trace("--guest", "vm1", "--name", ha.name, "-o", str(tmp_path / "t"))
+    assert t["attempt"]["ok"]
+    (b,) = t["breaks"]
+    assert b["what"] == "server" and b["after"].startswith(frozen + " qdhcp-"), (b, frozen)
+    mine = [h for h in t["hops"] if h["host"] == frozen]
+    assert mine and all(not set(h["seen"]) & {"OFFER", "ACK"} for h in mine)
+    assert roots(t)[:1] == ["dnsmasq-unresponsive"]
 
 
 @pytest.mark.lab

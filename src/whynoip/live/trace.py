@@ -63,6 +63,9 @@ class Hop:
     seen: list[str] = field(default_factory=list)  # message types of the port's exchange, in order first seen
     packets: int = 0
     error: str | None = None
+    # on a server's side of the path: that server's IPs. A reply counts there only when it
+    # comes from them, so that with several servers the one that never answers shows
+    server_ips: set[str] | None = None
 
     @property
     def name(self) -> str:
@@ -142,6 +145,8 @@ def mark_seen(hops: list[Hop], mac: str | None) -> str | None:
     mac = _norm(mac) or guess_mac(hops, packets)
     for h in hops:
         mine = [p for p in packets[id(h)] if mac and _norm(p.client_mac) == mac]
+        if h.server_ips:
+            mine = [p for p in mine if p.message_type not in REPLIES or _from(p, h.server_ips)]
         h.packets = len(mine)
         seen: list[str] = []
         for p in mine:
@@ -149,6 +154,11 @@ def mark_seen(hops: list[Hop], mac: str | None) -> str | None:
                 seen.append(p.message_type)
         h.seen = seen
     return mac
+
+
+def _from(p: F.DhcpPacket, ips: set[str]) -> bool:
+    server_id = (p.options or {}).get(54) or (p.options or {}).get("54")
+    return p.src_ip in ips or (server_id in ips)
 
 
 def branches(hops: list[Hop]) -> list[list[Hop]]:
@@ -183,7 +193,10 @@ def find_breaks(hops: list[Hop]) -> list[Break]:
                 if rep[i] and not rep[i - 1]:
                     found = Break("reply", branch[i], branch[i - 1])
                     break
-        if found is None and branch and branch[-1].role == "dhcp-ns" and req[-1] and not any(rep):
+        # the server that requests reach and whose side of the path no reply of its own leaves
+        # (another server's replies may well reach the guest)
+        own = [rep[i] for i, h in enumerate(branch) if h.role in SERVER_ROLES]
+        if found is None and branch and branch[-1].role == "dhcp-ns" and req[-1] and not any(own):
             found = Break("server", branch[-1], None)
         if found and not any(b.text() == found.text() for b in out):
             out.append(found)
@@ -206,7 +219,7 @@ def capture_path(out: Path, hop: Hop, what: str) -> Path:
 def lab_trace(lab_name: str, out: Path, *, guest: str | None = None, port: str | None = None,
               wait: float | None = None, collect: bool = True, progress=None) -> Trace:
     """Trace a lab guest's (or port's) DHCP exchange with the lab's own capture runner."""
-    from whynoip.lab import guest as guestmod
+    from whynoip.lab import guest as guestmod, sh
     from whynoip.lab.lab import Lab
 
     say = progress or (lambda s: None)
@@ -223,10 +236,9 @@ def lab_trace(lab_name: str, out: Path, *, guest: str | None = None, port: str |
             raise TraceError(f"--port {port}: {'no' if not matches else 'more than one'} port of lab {lab_name} "
                              f"starts so")
         inst = next((i for i in cp.instances() if i["port_id"] == matches[0].id), None)
-        if inst is None and wait is None:
-            raise TraceError(f"port {matches[0].id} has no guest to trigger a DHCP attempt; pass --wait S")
-    if inst is None:
-        raise TraceError("nothing to trace")
+        if inst is None:
+            raise TraceError(f"port {matches[0].id} is no guest's port in lab {lab_name}: trace it as on a real node "
+                             f"(--port without --name, with its node's --netns and --root)")
     name = inst["name"]
     p = cp.port(inst["port_id"])
     prefix = lab.paths.prefix
@@ -234,7 +246,6 @@ def lab_trace(lab_name: str, out: Path, *, guest: str | None = None, port: str |
     hops: list[Hop] = []
     for h in lab.guest_hops(name):
         ns = h["namespace"]
-        from whynoip.lab import sh
         if sh.run(["ip", "-n", ns, "link", "show", h["interface"]], check=False).returncode:
             continue  # a device the fault removed: no capture there
         role = h["role"]
@@ -244,9 +255,14 @@ def lab_trace(lab_name: str, out: Path, *, guest: str | None = None, port: str |
         if h["node"] in nodes and ns != lab.paths.node_ns(h["node"]):
             shown = ns[len(lab.paths.node_ns(h["node"])) + 1:] if ns.startswith(prefix) else ns
         hops.append(Hop(h["node"], h["interface"], role, ns, shown))
-    what = name
+    server_ips: dict[str, set[str]] = {}
+    for srv in lab.dhcp_servers():
+        if srv["network"] == inst["network_id"] and srv["ip"]:
+            server_ips.setdefault(srv["node"], set()).add(srv["ip"])
     for h in hops:
-        h.pcap = capture_path(out, h, what)
+        h.pcap = capture_path(out, h, name)
+        if h.role in SERVER_ROLES:
+            h.server_ips = server_ips.get(h.host)
     cap = guestmod.Capture([(h.namespace, h.interface, h.pcap) for h in hops])
     say(f"capturing on {len(hops)} hops of {name}'s path ({p.id})")
     attempt = None
@@ -302,6 +318,7 @@ async def node_hops(node: Node, view: NodeView, port: str, host: str, network: s
         return [m.group(1) for m in re.finditer(r"^\d+:\s+([^:@\s]+)", text, re.M)]
 
     hops: list[Hop] = []
+    server_ips: set[str] = set()
     root_links = links(await run(["ip", "-o", "link", "show"], view.netns))
     short = port[:11]
     for kind in ("tap", "qbr", "qvb", "qvo"):
@@ -317,6 +334,8 @@ async def node_hops(node: Node, view: NodeView, port: str, host: str, network: s
             if dev == "lo":
                 continue
             hops.append(Hop(host, dev, "dhcp-ns", real, shown))
+            ips = set(re.findall(r"inet ([\d.]+)/", await run(["ip", "-o", "-4", "addr", "show", "dev", dev], real)))
+            server_ips.update(ips)
             if dev.startswith("ns-") and "tap" + dev[3:] in root_links:  # ovs_use_veth: its peer on br-int
                 hops.append(Hop(host, "tap" + dev[3:], "dhcp-tap", view.netns))
     # the underlay: the interface holding the tunnel's local_ip (and the ports of an OVS bridge holding it)
@@ -341,6 +360,9 @@ async def node_hops(node: Node, view: NodeView, port: str, host: str, network: s
                 under = [p for p in r.out.decode(errors="replace").split() if p in root_links] or under
             for d in under:
                 hops.append(Hop(host, d, "underlay", view.netns))
+    for h in hops:
+        if h.role in ("dhcp-ns", "dhcp-tap"):
+            h.server_ips = server_ips or None
     return hops
 
 
@@ -427,9 +449,11 @@ def node_trace(port: str, out: Path, nodes: list[tuple[Node | SshTarget, NodeVie
                 host = await _host(node, view)
                 mine = await node_hops(node, view, port, host, network)
                 compute = any(h.role in ("tap", "qbr", "qvb", "qvo") for h in mine)
+                ips = set().union(*(h.server_ips or set() for h in mine))
                 for h in mine:
                     if h.role == "underlay":
                         h.role = "underlay-compute" if compute else "underlay-server"
+                        h.server_ips = None if compute else (ips or None)
                     h.pcap = capture_path(out, h, port[:11])
                 per_node.append((node, mine))
                 hops += mine
