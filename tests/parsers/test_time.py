@@ -56,3 +56,18 @@ def test_edges_of_the_day_of_slack():
         for date in ("Mar  2", "Mar  1", "Feb 29", "Feb 28", "Mar  3"):
             text = f"{date} {clock} h p: m"
             assert syslog_time(text, ref) == slow(text, ref), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Nov 21", "Nov  2", "Nov 2", "Feb 29", "Dec 31"]),
+                          st.sampled_from(["06:18:01", "06:18:02", "23:59:59"]),
+                          st.sampled_from(["", ".5", ".", ".x", "Z"]),
+                          st.sampled_from([" dnsmasq-dhcp[5]: 12 DHCPACK(tap1) 10.0.0.3 fa:16:3e:00:00:01",
+                                           " host dnsmasq[5]: started", "dnsmasq[5]: x"])), max_size=12))
+def test_dnsmasq_lines_sharing_a_stamp_get_the_same_parts(lines):
+    from whynoip.parsers.dnsmasq_log import split_line
+    ref = ts(2026, 11, 21, 6, 16, 10)
+    last: list = [None, None]
+    for date, clock, frac, rest in lines:
+        line = f"{date} {clock}{frac}{rest}"
+        assert split_line(line, ref, last) == split_line(line, ref), line

@@ -173,17 +173,18 @@ def parse_message(message: str, *, origin: Origin, time: float | None = None,
     base: dict = {"origin": origin, "time": time, "time_inferred": time_inferred, "pid": pid}
     text = message
     m = _XID_RE.match(text)
-    if m and (_PACKET_RE.match(m["rest"]) or not m["rest"][0].isdigit()) and int(m["xid"]) < 2 ** 32:
+    p = _PACKET_RE.match(m["rest"]) if m else None
+    if m and (p or not m["rest"][0].isdigit()) and int(m["xid"]) < 2 ** 32:
         base["xid"] = int(m["xid"])
         text = m["rest"]
-        p = _PACKET_RE.match(text)
         if p:
             return _packet(p["verb"], p["iface"], p["rest"] or "", base)
         ev = dict(base, event="option-detail", detail=text)
-        for r in _DETAIL_RES:
-            d = r.match(text)
-            if d:
-                ev.update({k: v for k, v in d.groupdict().items() if v})
+        if text.startswith("client "):  # what each of _DETAIL_RES starts with
+            for r in _DETAIL_RES:
+                d = r.match(text)
+                if d:
+                    ev.update({k: v for k, v in d.groupdict().items() if v})
         return DnsmasqLogEvent(**ev)
     p = _PACKET_RE.match(text)
     if p:
@@ -202,13 +203,24 @@ def parse_message(message: str, *, origin: Origin, time: float | None = None,
     return DnsmasqLogEvent(**base, event="other", detail=text)
 
 
-def split_line(line: str, ref_time: float | None) -> dict | None:
+def split_line(line: str, ref_time: float | None, last: list | None = None) -> dict | None:
     """The parts of one log line: time, time_inferred, host, program, pid, message; None
-    when it has no recognisable syslog/journal/dnsmasq prefix."""
+    when it has no recognisable syslog/journal/dnsmasq prefix. `last` (a list of two)
+    remembers the previous line's time stamp: the lines of one transaction share it."""
     rest, t, inferred = line, None, False
     if _WEEKDAY_RE.match(rest):  # OpenWrt logread: "Thu Jan  9 14:05:31 2025 daemon.info ..."
         rest = rest[4:]
-    st = syslog_time(rest, ref_time)
+    if last is not None and ref_time is not None:
+        # a stamp followed by a space within the first 16 characters (`Nov 21 06:18:01 `) is
+        # decided by them alone
+        key = rest[:16]
+        if key == last[0]:
+            st = last[1]
+        else:
+            st = syslog_time(rest, ref_time)
+            last[0], last[1] = (key, st) if st is not None and st[1] < 16 and rest[st[1]] == " " else (None, None)
+    else:
+        st = syslog_time(rest, ref_time)
     if st:
         t, n = st
         inferred = True
@@ -271,15 +283,16 @@ def sniff(head: str) -> bool:
 
 def parse(section: Section) -> Iterator[Fact]:
     ref = section.ref_time
+    last: list = [None, None]
     for offset, line in enumerate(section.lines()):
         if not line.strip() or line.startswith("-- "):  # journalctl's "-- Boot ..", "-- No entries --"
             continue
-        parts = split_line(line, ref)
+        parts = split_line(line, ref, last)
         origin = section.origin_at(offset, text=line)
         if parts is None:
             yield Unparsed(origin=origin, reason="not a dnsmasq log line")
             continue
-        if not _is_dnsmasq(parts["prog"]):
+        if parts["prog"] not in PROGRAMS and not _is_dnsmasq(parts["prog"]):
             if parts["host"] is None and parts["time"] is not None:
                 yield Unparsed(origin=origin, reason=f"line of {parts['prog']} in a dnsmasq log")
             continue  # a mixed syslog: the syslog parser owns other programs' lines
