@@ -182,7 +182,7 @@ def test_rabbitmq_disk_alarm(lab, bus_lab):
     alog = agent_log(lab)
     heals_with_a_new_guest(bus_lab, g)
     assert "disk resource limit alarm cleared" in blog.new()
-    assert "Agent has just been revived. Scheduling full sync" in alog.new()
+    wait_in(alog, "Agent has just been revived. Scheduling full sync")
     wait_in(alog, "Synchronizing state")
 
 
@@ -200,7 +200,7 @@ def test_rabbitmq_unreachable(lab, bus_lab, variant):
     alog = agent_log(lab)
     heals_with_a_new_guest(bus_lab, g)
     assert lab.broker().port == port, "the broker comes back on its port"
-    assert f"Reconnected to AMQP server on 127.0.0.1:{port}" in alog.new()
+    wait_in(alog, f"Reconnected to AMQP server on 127.0.0.1:{port}")
     wait_in(alog, "Synchronizing state")
 
 
