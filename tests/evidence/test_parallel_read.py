@@ -43,7 +43,7 @@ def pools(monkeypatch) -> list[bool]:
 
     def spy(events, jobs):
         w = real(events, jobs)
-        started.append(w is not None and w.pool is not None)
+        started.append(w is not None and bool(w.procs))
         return w
 
     monkeypatch.setattr(R._Workers, "start", spy)
@@ -106,11 +106,22 @@ def test_large_files_go_to_workers_by_default(tmp_path, monkeypatch, pools):
     assert any(isinstance(f, LogEvent) for f in two)
 
 
-def test_a_worker_that_dies_leaves_its_file_to_be_read_here(every_file_parallel, monkeypatch):
-    def die(item):
-        os._exit(3)
+@pytest.mark.parametrize("after", [0, 1, 3])
+def test_a_worker_that_dies_leaves_its_file_to_be_read_here(every_file_parallel, monkeypatch, after):
+    real = R._Reader.item
+    count = {"pid": None, "n": 0}
 
-    monkeypatch.setattr(R, "_read_in_worker", die)
+    def dies_after(self, item):  # in a worker: send `after` facts of the first file, then die
+        if count["pid"] != os.getpid():
+            count.update(pid=os.getpid(), n=0)
+        for fact in real(self, item):
+            if count["n"] >= after and multiprocessing.parent_process() is not None:
+                os._exit(3)
+            count["n"] += 1
+            yield fact
+
+    monkeypatch.setattr(R, "FACT_BATCH", 1)
+    monkeypatch.setattr(R._Reader, "item", dies_after)
     paths = [str(p) for p in sorted((LAB / "healthy--default").iterdir())]
     one, s1, two, s2 = _both(paths)
     assert every_file_parallel == [False, True]

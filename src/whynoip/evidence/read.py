@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import os
 import shutil
 import tempfile
@@ -87,7 +88,7 @@ def read(paths: Iterable[str], stdin: BinaryIO | None = None, summary: Summary |
     events: Iterable[evopen.Event] = evopen.inputs(paths, stdin)
     workers = _Workers.start(events, jobs)
     if workers is not None:
-        events, reader.farmed = workers.events, workers.futures
+        events, reader.workers = workers.events, workers
     try:
         for fact in reader.events(events):
             summary.facts_by_type[type(fact).__struct_config__.tag] += 1
@@ -113,12 +114,21 @@ def _cores() -> int:
 
 
 class _Workers:
-    """Worker processes reading the large files of one `read()`."""
+    """Worker processes reading the large files of one `read()`: each takes the next file
+    no worker has taken (the largest first) and sends its facts back in batches while it
+    reads; the reading here takes them in reading order, keeping what arrives early until
+    its turn. A worker that dies leaves its files to be read here."""
 
-    def __init__(self, events: list, futures: dict, pool):
+    def __init__(self, events: list, items: list | None = None, procs: list | None = None,
+                 conns: list | None = None):
         self.events = events
-        self.futures = futures
-        self.pool = pool
+        self.items = items or []
+        self.procs = procs or []
+        self.conns = conns or []  # from each worker still sending
+        self.task_of = {id(item): i for i, item in enumerate(self.items)}
+        self.inbox: dict[int, list] = {i: [] for i in range(len(self.items))}
+        self.ended: set = set()
+        self.broken = False
 
     @classmethod
     def start(cls, events: Iterable[evopen.Event], jobs: int | None) -> "_Workers | None":
@@ -130,51 +140,119 @@ class _Workers:
         events = list(events)  # the layout only (names, sizes): no file is opened yet
         big = [ev for ev in events if _farmable(ev)]
         if len(big) < 2 or sum(ev.size for ev in big) < PARALLEL_TOTAL:
-            return cls(events, {}, None)
-        import concurrent.futures
+            return cls(events)
         import multiprocessing
         parsers.registry()  # every parser imported before the fork, not in each worker
+        ctx = multiprocessing.get_context("fork")
+        procs, conns = [], []
         try:
-            pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(jobs, len(big)), mp_context=multiprocessing.get_context("fork"),
-                initializer=_worker_start)
-            futures = {}
-            for ev in sorted(big, key=lambda e: -e.size):  # the largest first: they end together
-                futures[id(ev)] = pool.submit(_read_in_worker, ev)
+            order = sorted(range(len(big)), key=lambda i: -big[i].size)  # the largest first
+            taken = ctx.Value("i", 0)
+            for _ in range(min(jobs, len(big))):
+                receiving, sending = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker, args=(big, order, taken, sending), daemon=True)
+                proc.start()
+                sending.close()  # the worker's alone: its end of file says it ended
+                procs.append(proc)
+                conns.append(receiving)
         except (OSError, ValueError, RuntimeError):
-            return cls(events, {}, None)
-        return cls(events, futures, pool)
-
-    def stop(self) -> None:
-        if self.pool is None:
-            return
-        unfinished = any(not f.done() for f in self.futures.values())
-        procs = list((getattr(self.pool, "_processes", None) or {}).values())
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        if unfinished:  # the reading was given up: what the workers read is no longer wanted
             for proc in procs:
                 proc.terminate()
+            return cls(events)
+        return cls(events, big, procs, conns)
+
+    def facts(self, reader: "_Reader", item: evopen.Item) -> Iterator[Fact] | None:
+        """The facts of `item` if a worker reads it, else None."""
+        i = self.task_of.get(id(item))
+        if i is None:
+            return None
+        return self._facts(reader, item, i)
+
+    def _facts(self, reader: "_Reader", item: evopen.Item, i: int) -> Iterator[Fact]:
+        given = 0
+        inbox = self.inbox[i]
+        while True:
+            while not inbox and not self.broken:
+                self._receive()
+            if not inbox:  # a worker died: read the file here, after what was already given
+                yield from itertools.islice(reader.item(item), given, None)
+                return
+            msg = inbox.pop(0)
+            if isinstance(msg, bytes):
+                facts = _decoded(msg)
+                given += len(facts)
+                yield from facts
+                continue
+            sections, skipped, parsers_used = msg
+            reader.summary.sections += sections
+            reader.summary.skipped.update(skipped)
+            reader.summary.parsers_used.update(parsers_used)
+            return
+
+    def _receive(self) -> None:
+        from multiprocessing.connection import wait
+        if not self.conns:
+            self.broken = True  # every worker has ended: what is missing will not come
+            return
+        for conn in wait(self.conns):
+            try:
+                i, msg = conn.recv()
+            except (EOFError, OSError):
+                self.conns.remove(conn)
+                if conn not in self.ended:
+                    self.broken = True  # it died before its last word
+                continue
+            if i < 0:
+                self.ended.add(conn)
+            else:
+                self.inbox[i].append(msg)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.is_alive() and proc.exitcode is None:
+                proc.terminate()  # the reading was given up: its files are no longer wanted
+        for proc in self.procs:
+            proc.join(5)
+        for conn in self.conns:
+            conn.close()
 
 
-def _worker_start() -> None:
-    # a worker lives for one reading and keeps nothing: the cyclic collector would only
-    # walk the facts it is about to send
+def _worker(items: list, order: list[int], taken, conn) -> None:
+    """A worker: take the next file no worker has taken, read it, send its facts in
+    msgpack-encoded batches, then what the reading counted; until none is left."""
+    import queue
+    # it keeps nothing: the cyclic collector would only walk the facts about to leave
     gc.disable()
+    outbox: queue.SimpleQueue = queue.SimpleQueue()
 
+    def send() -> None:  # sending waits for the reader: reading goes on meanwhile
+        while (msg := outbox.get()) is not None:
+            conn.send(msg)
 
-def _read_in_worker(item: evopen.Item) -> tuple[list[bytes], int, Counter, Counter]:
-    """The facts of one file, msgpack-encoded in batches, and what the reading counted."""
-    summary = Summary()
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
     encode = msgspec.msgpack.Encoder().encode
-    batches, batch = [], []
-    for fact in _Reader(summary).item(item):
-        batch.append(fact)
-        if len(batch) >= FACT_BATCH:
-            batches.append(encode(batch))
-            batch = []
-    if batch:
-        batches.append(encode(batch))
-    return batches, summary.sections, summary.skipped, summary.parsers_used
+    while True:
+        with taken.get_lock():
+            k = taken.value
+            taken.value = k + 1
+        if k >= len(order):
+            break
+        i = order[k]
+        summary = Summary()
+        batch: list[Fact] = []
+        for fact in _Reader(summary).item(items[i]):
+            batch.append(fact)
+            if len(batch) >= FACT_BATCH:
+                outbox.put((i, encode(batch)))
+                batch = []
+        if batch:
+            outbox.put((i, encode(batch)))
+        outbox.put((i, (summary.sections, dict(summary.skipped), dict(summary.parsers_used))))
+    outbox.put((-1, None))  # the last word
+    outbox.put(None)
+    sender.join()
+    conn.close()
 
 
 _DECODER = msgspec.msgpack.Decoder(list[F.AnyFact])
@@ -324,18 +402,15 @@ def _origin(item: evopen.Item, line: int = 1, cmd: cmdline.CommandLine | None = 
 class _Reader:
     def __init__(self, summary: Summary):
         self.summary = summary
-        self.farmed: dict = {}  # id(item) -> the future of its reading in a worker
+        self.workers: _Workers | None = None  # reading the large files in other processes
 
     # events from opening ----------------------------------------------------------------
     def events(self, events: Iterable[evopen.Event]) -> Iterator[Fact]:
         for ev in events:
             if isinstance(ev, evopen.Item):
                 self.summary.files += 1
-                future = self.farmed.pop(id(ev), None)
-                if future is not None:
-                    yield from self.from_worker(ev, future)
-                else:
-                    yield from self.item(ev)
+                farmed = self.workers.facts(self, ev) if self.workers is not None else None
+                yield from farmed if farmed is not None else self.item(ev)
             elif isinstance(ev, evopen.Tree):
                 yield HostInfo(origin=Origin(path=ev.path, host=ev.host), hostname=ev.host, time=ev.time)
             elif isinstance(ev, evopen.Skip):
@@ -343,18 +418,6 @@ class _Reader:
             elif isinstance(ev, evopen.Problem):
                 self.summary.sections += 1
                 yield Unparsed(origin=Origin(path=ev.path, line=ev.line), reason=ev.reason)
-
-    def from_worker(self, item: evopen.Item, future) -> Iterator[Fact]:
-        try:
-            batches, sections, skipped, parsers_used = future.result()
-        except Exception:  # the worker died (killed, out of memory): read the file here
-            yield from self.item(item)
-            return
-        self.summary.sections += sections
-        self.summary.skipped.update(skipped)
-        self.summary.parsers_used.update(parsers_used)
-        for data in batches:
-            yield from _decoded(data)
 
     def skip_or_note(self, item: evopen.Item, kind: str, reason: str) -> Iterator[Fact]:
         """Named on the command line: a note. Met inside a tree, directory or archive: counted."""
