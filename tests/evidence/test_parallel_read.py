@@ -63,8 +63,12 @@ def _summary(s: Summary) -> tuple:
     return s.files, s.sections, dict(s.skipped), dict(s.facts_by_type), dict(s.parsers_used)
 
 
-@pytest.mark.parametrize("case", ["healthy--default", "dnsmasq-unresponsive--ha", "disk-full--default"])
-def test_lab_bundles_read_in_workers_give_the_same_facts(every_file_parallel, case):
+@pytest.mark.parametrize("case,ahead", [("healthy--default", 16 << 20), ("dnsmasq-unresponsive--ha", 0),
+                                         ("disk-full--default", 2000)])
+def test_lab_bundles_read_in_workers_give_the_same_facts(every_file_parallel, monkeypatch, case, ahead):
+    # facts for later files kept in memory, in the temporary file, or past both (workers wait)
+    monkeypatch.setattr(R, "AHEAD_BYTES", ahead)
+    monkeypatch.setattr(R, "SPILL_BYTES", 1 << 30 if ahead else 3000)
     paths = [str(p) for p in sorted((LAB / case).iterdir())]
     one, s1, two, s2 = _both(paths)
     assert every_file_parallel == [False, True]

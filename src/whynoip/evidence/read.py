@@ -52,7 +52,10 @@ COMPRESSED = {"gzip": (".gz", ".tgz"), "xz": (".xz", ".txz"), "bz2": (".bz2", ".
 # PARALLEL_FILE bytes, PARALLEL_TOTAL bytes of them in all, and at least two of them.
 PARALLEL_FILE = 4 << 20
 PARALLEL_TOTAL = 24 << 20
-FACT_BATCH = 20_000  # facts per message from a worker
+FACT_BATCH = 5_000  # facts per message from a worker, at most
+BATCH_BYTES = 4 << 20  # the size a message from a worker is kept near
+AHEAD_BYTES = 16 << 20  # facts kept in memory for files later in reading order, at most
+SPILL_BYTES = 1 << 30  # and in a temporary file, about
 
 
 @dataclass(slots=True)
@@ -113,11 +116,22 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+@dataclass(slots=True, frozen=True)
+class _Spilled:
+    """A batch of facts kept in the temporary file: where."""
+
+    offset: int
+    size: int
+
+
 class _Workers:
-    """Worker processes reading the large files of one `read()`: each takes the next file
-    no worker has taken (the largest first) and sends its facts back in batches while it
-    reads; the reading here takes them in reading order, keeping what arrives early until
-    its turn. A worker that dies leaves its files to be read here."""
+    """Worker processes reading the large files of one `read()`. Each takes the next file
+    no worker has taken, in reading order, and sends its facts back in batches while it
+    reads; the reading here takes them in reading order. What arrives for a later file is
+    kept until its turn: in memory up to AHEAD_BYTES, then in a temporary file up to
+    SPILL_BYTES; beyond that, only the worker of the file being read is listened to and
+    the others wait (their own backlog is a few batches). So memory stays flat whatever
+    the size of the input. A worker that dies leaves its files to be read here."""
 
     def __init__(self, events: list, items: list | None = None, procs: list | None = None,
                  conns: list | None = None):
@@ -127,6 +141,11 @@ class _Workers:
         self.conns = conns or []  # from each worker still sending
         self.task_of = {id(item): i for i, item in enumerate(self.items)}
         self.inbox: dict[int, list] = {i: [] for i in range(len(self.items))}
+        self.sender: dict[int, object] = {}  # file -> the connection of the worker reading it
+        self.ahead = 0  # bytes kept in memory for files after the one being read
+        self.spill: BinaryIO | None = None  # where more of them wait
+        self.spilled = 0
+        self.current = -1
         self.ended: set = set()
         self.broken = False
 
@@ -146,11 +165,10 @@ class _Workers:
         ctx = multiprocessing.get_context("fork")
         procs, conns = [], []
         try:
-            order = sorted(range(len(big)), key=lambda i: -big[i].size)  # the largest first
             taken = ctx.Value("i", 0)
             for _ in range(min(jobs, len(big))):
                 receiving, sending = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(big, order, taken, sending), daemon=True)
+                proc = ctx.Process(target=_worker, args=(big, taken, sending), daemon=True)
                 proc.start()
                 sending.close()  # the worker's alone: its end of file says it ended
                 procs.append(proc)
@@ -169,6 +187,9 @@ class _Workers:
         return self._facts(reader, item, i)
 
     def _facts(self, reader: "_Reader", item: evopen.Item, i: int) -> Iterator[Fact]:
+        self.current = i
+        self.ahead -= sum(len(m) for m in self.inbox[i] if isinstance(m, bytes))
+        self.spilled -= sum(m.size for m in self.inbox[i] if isinstance(m, _Spilled))
         given = 0
         inbox = self.inbox[i]
         while True:
@@ -178,6 +199,10 @@ class _Workers:
                 yield from itertools.islice(reader.item(item), given, None)
                 return
             msg = inbox.pop(0)
+            if isinstance(msg, _Spilled):
+                assert self.spill is not None
+                self.spill.seek(msg.offset)
+                msg = self.spill.read(msg.size)
             if isinstance(msg, bytes):
                 facts = _decoded(msg)
                 given += len(facts)
@@ -194,7 +219,11 @@ class _Workers:
         if not self.conns:
             self.broken = True  # every worker has ended: what is missing will not come
             return
-        for conn in wait(self.conns):
+        listen = self.conns
+        mine = self.sender.get(self.current)
+        if self.spilled >= SPILL_BYTES and mine in self.conns:
+            listen = [mine]  # enough kept for later files: let their workers wait
+        for conn in wait(listen):
             try:
                 i, msg = conn.recv()
             except (EOFError, OSError):
@@ -204,8 +233,20 @@ class _Workers:
                 continue
             if i < 0:
                 self.ended.add(conn)
-            else:
+            elif msg is None:
+                self.sender[i] = conn  # it starts on file i
+            elif i == self.current or not isinstance(msg, bytes):
                 self.inbox[i].append(msg)
+            elif self.ahead + len(msg) <= AHEAD_BYTES:
+                self.inbox[i].append(msg)
+                self.ahead += len(msg)
+            else:
+                if self.spill is None:
+                    self.spill = tempfile.TemporaryFile(prefix="whynoip-facts-")
+                self.spill.seek(0, os.SEEK_END)
+                self.inbox[i].append(_Spilled(self.spill.tell(), len(msg)))
+                self.spill.write(msg)
+                self.spilled += len(msg)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -215,37 +256,44 @@ class _Workers:
             proc.join(5)
         for conn in self.conns:
             conn.close()
+        if self.spill is not None:
+            self.spill.close()
 
 
-def _worker(items: list, order: list[int], taken, conn) -> None:
+def _worker(items: list, taken, conn) -> None:
     """A worker: take the next file no worker has taken, read it, send its facts in
-    msgpack-encoded batches, then what the reading counted; until none is left."""
+    msgpack-encoded batches, then what the reading counted; until none is left. Messages
+    are (file, None) when it starts a file, (file, batch), (file, counts), (-1, None) last."""
     import queue
     # it keeps nothing: the cyclic collector would only walk the facts about to leave
     gc.disable()
-    outbox: queue.SimpleQueue = queue.SimpleQueue()
+    outbox: queue.Queue = queue.Queue(maxsize=2)  # reading waits when two batches wait to leave
 
-    def send() -> None:  # sending waits for the reader: reading goes on meanwhile
+    def send() -> None:  # sending waits for the reader here; reading goes on meanwhile
         while (msg := outbox.get()) is not None:
             conn.send(msg)
 
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
     encode = msgspec.msgpack.Encoder().encode
+    limit = FACT_BATCH
     while True:
         with taken.get_lock():
-            k = taken.value
-            taken.value = k + 1
-        if k >= len(order):
+            i = taken.value
+            taken.value = i + 1
+        if i >= len(items):
             break
-        i = order[k]
+        outbox.put((i, None))
         summary = Summary()
         batch: list[Fact] = []
         for fact in _Reader(summary).item(items[i]):
             batch.append(fact)
-            if len(batch) >= FACT_BATCH:
-                outbox.put((i, encode(batch)))
+            if len(batch) >= limit:
+                data = encode(batch)
+                outbox.put((i, data))
                 batch = []
+                # facts with long texts (tracebacks) make large batches: fewer per batch then
+                limit = max(64, min(FACT_BATCH, limit * BATCH_BYTES // max(len(data), 1)))
         if batch:
             outbox.put((i, encode(batch)))
         outbox.put((i, (summary.sections, dict(summary.skipped), dict(summary.parsers_used))))
