@@ -125,13 +125,14 @@ class _Spilled:
 
 
 class _Workers:
-    """Worker processes reading the large files of one `read()`. Each takes the next file
-    no worker has taken, in reading order, and sends its facts back in batches while it
-    reads; the reading here takes them in reading order. What arrives for a later file is
-    kept until its turn: in memory up to AHEAD_BYTES, then in a temporary file up to
-    SPILL_BYTES; beyond that, only the worker of the file being read is listened to and
-    the others wait (their own backlog is a few batches). So memory stays flat whatever
-    the size of the input. A worker that dies leaves its files to be read here."""
+    """Worker processes reading the large files of one `read()`. Each takes the largest
+    file no worker has taken (so that they end together) and sends its facts back in
+    batches while it reads; the reading here takes them in reading order. What arrives for
+    a later file is kept until its turn: in memory up to AHEAD_BYTES, then in a temporary
+    file up to about SPILL_BYTES; beyond that, the worker of the file being read is the only
+    one listened to and the others wait (their own backlog is a few batches). So memory
+    stays flat whatever the size of the input. A worker that dies leaves its files to be
+    read here."""
 
     def __init__(self, events: list, items: list | None = None, procs: list | None = None,
                  conns: list | None = None):
@@ -165,10 +166,11 @@ class _Workers:
         ctx = multiprocessing.get_context("fork")
         procs, conns = [], []
         try:
+            order = sorted(range(len(big)), key=lambda i: -big[i].size)
             taken = ctx.Value("i", 0)
             for _ in range(min(jobs, len(big))):
                 receiving, sending = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(big, taken, sending), daemon=True)
+                proc = ctx.Process(target=_worker, args=(big, order, taken, sending), daemon=True)
                 proc.start()
                 sending.close()  # the worker's alone: its end of file says it ended
                 procs.append(proc)
@@ -260,7 +262,7 @@ class _Workers:
             self.spill.close()
 
 
-def _worker(items: list, taken, conn) -> None:
+def _worker(items: list, order: list[int], taken, conn) -> None:
     """A worker: take the next file no worker has taken, read it, send its facts in
     msgpack-encoded batches, then what the reading counted; until none is left. Messages
     are (file, None) when it starts a file, (file, batch), (file, counts), (-1, None) last."""
@@ -279,10 +281,11 @@ def _worker(items: list, taken, conn) -> None:
     limit = FACT_BATCH
     while True:
         with taken.get_lock():
-            i = taken.value
-            taken.value = i + 1
-        if i >= len(items):
+            k = taken.value
+            taken.value = k + 1
+        if k >= len(order):
             break
+        i = order[k]
         outbox.put((i, None))
         summary = Summary()
         batch: list[Fact] = []
