@@ -284,6 +284,10 @@ def walk_tar(item: Item, reopen: Callable[[], BinaryIO]) -> Iterator[Event]:
                     f = tf.extractfile(m)
                     if f is not None:
                         context[name] = f.read().decode("utf-8", "replace")
+            # tarfile ends quietly when the data stops exactly between two members; an
+            # archive that ends whole has its end-of-archive block (read past: pos > offset)
+            if names and getattr(tf.fileobj, "pos", None) == tf.offset:
+                first_error = EOFError("no end-of-archive block")
     except STREAM_ERRORS as e:
         first_error = e
     if not names and first_error is not None:

@@ -48,7 +48,11 @@ class ReadNotes:
 
 
 def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, EOFError) or "end-of-stream" in str(exc) or "ended before" in str(exc):
+    text = str(exc)
+    if (isinstance(exc, EOFError) or "end-of-stream" in text or "ended before" in text
+            or "unexpected end of data" in text
+            # a tar header block read short, or not at all, where one was due: the data ends
+            or text in ("empty header", "truncated header")):
         return "the data ends early (truncated file or archive?)"
     if isinstance(exc, (zlib.error, lzma.LZMAError)) or "CRC" in str(exc) or "Not a gzipped" in str(exc):
         return f"the compressed data is corrupt ({exc})"
