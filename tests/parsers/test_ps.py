@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -107,3 +108,20 @@ def test_registry_and_sniff():
 def test_arbitrary_text_never_raises(text: str):
     run("fuzz", text)
     run("fuzz", "UID PID PPID C STIME TTY TIME CMD\n" + text)
+
+
+@pytest.mark.parametrize("name", ["ps_-ef", "ps_auxwww"])
+def test_rows_without_their_header_read_as_with_it(name: str):
+    # `ps -ef | grep [d]nsmasq`: grep drops the header; the row's shape tells the columns
+    def key(facts):
+        return [(type(f).__name__, {k: v for k, v in msgspec.structs.asdict(f).items() if k != "origin"},
+                 f.origin.text) for f in facts if not isinstance(f, F.Unparsed)]
+    with_header = [f for f in run(name) if "dnsmasq" in f.origin.text]
+    without = run(f"{name}-grep")
+    assert without and key(without) == key(with_header)
+    assert P.sniff((FIXTURES / f"{name}-grep").read_text())
+
+
+def test_a_line_of_prose_is_not_a_headerless_row():
+    assert P.headerless_columns("root 53 1 0 06:19 then the agent restarted") is None
+    assert [type(f) for f in run("x", "nobody 53 1 dnsmasq --no-hosts\n")] == [F.Unparsed]

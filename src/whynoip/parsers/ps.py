@@ -7,7 +7,8 @@ it as `sos_commands/process/ps_alxwww` and `ps_auxwwwm`. Every listing has a hea
 naming its columns; the command is the last column and the only one with spaces, so a row
 is split into one field per header column before it. In `ps m` listings a process row
 (STAT `-`) is followed by one row per thread (PID `-`): the process takes its main
-thread's state. Two dnsmasq per network are normal (with a `--dhcp-script`, dnsmasq forks
+thread's state. Rows that lost their header to a `grep` are read by their shape, as
+`ps -ef` or `ps aux` rows. Two dnsmasq per network are normal (with a `--dhcp-script`, dnsmasq forks
 a helper that keeps the same command line); both are reported, the ppid links them. A
 dnsmasq with no Neutron path (LXD's `--interface=lxdbr0` on the real sample node) is a
 DnsmasqProcess without a network id.
@@ -38,9 +39,30 @@ STATE_COLUMNS = ("STAT", "S", "STATE")
 HEADER_RE = re.compile(r"^\s*(?:[A-Z%]+\s+)*PID\s+(?:[A-Z%]+\s+)*(?:COMMAND|CMD|ARGS|COMM)\s*$")
 
 
+# Rows whose header went away (`ps -ef | grep dnsmasq`, `ps aux | grep [d]nsmasq`, the
+# most pasted form of all): the two listings told apart by their shape.
+HEADERLESS = (
+    # UID PID PPID C STIME TTY TIME CMD
+    (re.compile(r"^\S+\s+\d+\s+\d+\s+\d+\s+\S+\s+\S+\s+(?:\d+-)?\d+:\d\d(?::\d\d)?\s+\S"),
+     "UID PID PPID C STIME TTY TIME CMD".split()),
+    # USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND
+    (re.compile(r"^\S+\s+\d+\s+\d+(?:\.\d+)?\s+\d+(?:\.\d+)?\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+"
+                r"\d+:\d\d(?::\d\d)?\s+\S"),
+     "USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND".split()),
+)
+
+
+def headerless_columns(line: str) -> list[str] | None:
+    """The columns of a `ps -ef` or `ps aux` row seen without its header, by its shape."""
+    for row_re, columns in HEADERLESS:
+        if row_re.match(line):
+            return columns
+    return None
+
+
 def sniff(head: str) -> bool:
     first = head.lstrip("\n").split("\n", 1)[0]
-    return bool(HEADER_RE.match(first))
+    return bool(HEADER_RE.match(first)) or headerless_columns(first) is not None
 
 
 def process_name(command: str) -> str:
@@ -79,6 +101,8 @@ def parse(section: Section) -> Iterator[Fact]:
             if HEADER_RE.match(line):
                 columns = line.split()
                 continue
+            columns = headerless_columns(line)
+        if columns is None:
             yield Unparsed(origin=section.origin_at(offset, text=line),
                            reason="ps row before any header line")
             continue
