@@ -7,6 +7,8 @@ import functools
 import gc
 import re
 
+import msgspec
+
 from whynoip import facts as F
 from whynoip.findings import Diagnosis, Finding, HopState, NextStep, PortPath
 from whynoip.model import build
@@ -92,6 +94,37 @@ def link(findings: list[Finding]) -> None:
 def rank(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (not f.root_cause, SEVERITY_RANK.get(f.severity, 3),
                                            SPECIFICITY.get(f.id, 99), f.time or 0, f.subject))
+
+
+FOLD_AT = 6  # more findings than this of one kind and cause read as one
+
+
+def fold(findings: list[Finding], target: str | None = None) -> list[Finding]:
+    """Findings of one id, severity, cause and fix, when there are more than FOLD_AT of them,
+    as one finding (the first in rank) whose `also` lists the other subjects; its evidence
+    keeps the first one's and one item of each of the next few. The finding about the
+    target port stays apart."""
+    groups: dict[tuple, list[Finding]] = {}
+    for f in findings:
+        groups.setdefault((f.id, f.severity, f.root_cause, tuple(f.fix), tuple(f.caused_by)), []).append(f)
+    t = (target or "").lower()
+    out, folded = [], set()
+    for f in findings:
+        group = groups[(f.id, f.severity, f.root_cause, tuple(f.fix), tuple(f.caused_by))]
+        if len(group) <= FOLD_AT or (t and t in f.subject.lower()):
+            out.append(f)
+            continue
+        if id(group[0]) in folded:
+            continue
+        rest = [g for g in group if not (t and t in g.subject.lower())]
+        head, others = rest[0], rest[1:]
+        folded.add(id(group[0]))
+        evidence = list(head.evidence) + [g.evidence[0] for g in others[:4] if g.evidence]
+        times = [g.time for g in rest if g.time is not None]
+        out.append(msgspec.structs.replace(
+            head, title=f"{head.title} (and {len(others)} more like it)", evidence=evidence,
+            time=min(times) if times else None, also=[g.subject for g in others]))
+    return out
 
 
 def _paths(pic: Picture) -> list[PortPath]:
@@ -320,7 +353,7 @@ def diagnose(facts: list[F.Fact], target: str | None = None) -> Diagnosis:
     pic = build(facts)
     findings = run_rules(pic)
     link(findings)
-    findings = rank(filter_target(pic, findings, target))
+    findings = fold(rank(filter_target(pic, findings, target)), target)
     paths = _paths(pic)
     unparsed = [f for f in facts if isinstance(f, F.Unparsed)]
     summary = {

@@ -32,6 +32,9 @@ class Finding(msgspec.Struct, kw_only=True):
     hop: str | None = None  # where on the path it breaks, when known
     time: float | None = None  # when it started, when the evidence says
     references: list[str] = []  # known bugs, documentation
+    # the subjects of the findings folded into this one: the same id, cause and fix, one
+    # finding standing for many (a NAK to each of 5,000 clients reads as one finding)
+    also: list[str] = []
 
     @property
     def key(self) -> tuple[str, str]:

@@ -280,6 +280,9 @@ def _finding(f: dict, n: int, first_of: dict, shown: int = 8) -> str:
            f'<p class="sub">{why} · about {_e(f["subject"])}'
            + (f" · where: {_e(f['hop'])}" if f.get("hop") else "")
            + (f' · since <span class="time">{_t(f["time"])}</span>' if f.get("time") else "") + "</p>"]
+    if f.get("also"):
+        out.append(f'<details class="also"><summary>and {len(f["also"])} more like it</summary><p class="mono">'
+                   + _e(", ".join(f["also"])) + "</p></details>")
     ev = f["evidence"]
     if ev:
         out.append(f"<details open><summary>Evidence ({len(ev)})</summary><ul class=\"ev\">"

@@ -88,6 +88,9 @@ def render(d: Diagnosis, console: Console | None = None, max_evidence: int = 6) 
         c.print(f"\n[{color}]{i}. [{f['severity']}] {escape(f['id'])}[/] — {escape(f['title'])} [dim]({tag})[/]")
         if f.get("hop"):
             c.print(f"   where: {escape(f['hop'])}")
+        if f.get("also"):
+            shown = ", ".join(f["also"][:8]) + (f", ... ({len(f['also']) - 8} more)" if len(f["also"]) > 8 else "")
+            c.print(f"   also: {escape(shown)}")
         for e in f["evidence"][:max_evidence]:
             src = f"{e['source']}:{e['line']}" if e.get("line") else e["source"]
             host = f"{e['host']} " if e.get("host") else ""
