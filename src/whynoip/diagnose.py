@@ -99,16 +99,19 @@ def rank(findings: list[Finding]) -> list[Finding]:
 FOLD_AT = 6  # more findings than this of one kind and cause read as one
 
 
-def fold(findings: list[Finding], target: str | None = None) -> list[Finding]:
+def fold(findings: list[Finding], target: str | None = None) -> tuple[list[Finding], dict[int, list[Finding]]]:
     """Findings of one id, severity, cause and fix, when there are more than FOLD_AT of them,
     as one finding (the first in rank) whose `also` lists the other subjects; its evidence
     keeps the first one's and one item of each of the next few. The finding about the
-    target port stays apart."""
+    target port stays apart. Also returns, by id() of each folded finding, the findings it
+    stands for."""
     groups: dict[tuple, list[Finding]] = {}
     for f in findings:
         groups.setdefault((f.id, f.severity, f.root_cause, tuple(f.fix), tuple(f.caused_by)), []).append(f)
     t = (target or "").lower()
-    out, folded = [], set()
+    out: list[Finding] = []
+    members: dict[int, list[Finding]] = {}
+    folded = set()
     for f in findings:
         group = groups[(f.id, f.severity, f.root_cause, tuple(f.fix), tuple(f.caused_by))]
         if len(group) <= FOLD_AT or (t and t in f.subject.lower()):
@@ -124,7 +127,8 @@ def fold(findings: list[Finding], target: str | None = None) -> list[Finding]:
         out.append(msgspec.structs.replace(
             head, title=f"{head.title} (and {len(others)} more like it)", evidence=evidence,
             time=min(times) if times else None, also=[g.subject for g in others]))
-    return out
+        members[id(out[-1])] = rest
+    return out, members
 
 
 def _paths(pic: Picture) -> list[PortPath]:
@@ -221,9 +225,10 @@ def _when(f: Finding) -> float | None:
     return min(times) if times else None
 
 
-def _no_ip_guests(pic: Picture, steps: list[Finding]) -> list[dict]:
-    """The guests named by a step of the chain whose console says they got no lease."""
-    named = " ".join(f"{f.subject} {f.title}" for f in steps)
+def _no_ip_guests(pic: Picture, steps: list[Finding], members: dict[int, list[Finding]]) -> list[dict]:
+    """The guests named by a step of the chain (or a finding folded into one) whose console
+    says they got no lease."""
+    named = " ".join(f"{g.subject} {g.title}" for f in steps for g in members.get(id(f), [f]))
     out = []
     for port in pic.guest_ports():
         if not port.guest or not re.search(rf"(?<![\w-]){re.escape(port.guest)}(?![\w-])|{re.escape(port.mac)}", named):
@@ -238,7 +243,7 @@ def _no_ip_guests(pic: Picture, steps: list[Finding]) -> list[dict]:
     return out
 
 
-def _chains(pic: Picture, findings: list[Finding]) -> list[dict]:
+def _chains(pic: Picture, findings: list[Finding], members: dict[int, list[Finding]]) -> list[dict]:
     """Each root cause with everything it explains, as one chain: the steps ordered by how
     far they stand from the root (then by time), the time of each, the guests left without
     an IP at its end, and the fixes in the order that recovers the cloud."""
@@ -271,7 +276,7 @@ def _chains(pic: Picture, findings: list[Finding]) -> list[dict]:
             "root": root.id,
             "steps": [{"finding": f.id, "depth": depth[f.id], "time": _when(f), "subject": f.subject, "title": f.title,
                        "host": next((e.host for e in f.evidence if e.host), None)} for f in steps],
-            "no_ip": _no_ip_guests(pic, steps),
+            "no_ip": _no_ip_guests(pic, steps, members),
             "fix": fixes,
         })
     return out
@@ -353,7 +358,7 @@ def diagnose(facts: list[F.Fact], target: str | None = None) -> Diagnosis:
     pic = build(facts)
     findings = run_rules(pic)
     link(findings)
-    findings = fold(rank(filter_target(pic, findings, target)), target)
+    findings, members = fold(rank(filter_target(pic, findings, target)), target)
     paths = _paths(pic)
     unparsed = [f for f in facts if isinstance(f, F.Unparsed)]
     summary = {
@@ -368,4 +373,4 @@ def diagnose(facts: list[F.Fact], target: str | None = None) -> Diagnosis:
     }
     return Diagnosis(verdict=_verdict(findings, paths), findings=findings, paths=paths,
                      next_steps=_next_steps(pic, findings, paths), timeline=_timeline(findings), summary=summary,
-                     chains=_chains(pic, findings), clock_offsets=_clock_offsets(pic))
+                     chains=_chains(pic, findings, members), clock_offsets=_clock_offsets(pic))
