@@ -17,7 +17,7 @@ from __future__ import annotations
 import msgspec
 
 
-class Origin(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Origin(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Where a fact was read: the path (or `-` for stdin), the 1-based line (for a pcap,
     the packet number), and what the evidence tells of its context."""
 
@@ -30,7 +30,10 @@ class Origin(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     text: str | None = None  # the raw line, kept short, for citing
 
 
-class Fact(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="type", tag=True):
+# Facts and origins are not tracked by the cyclic garbage collector (gc=False): they hold
+# strings, numbers and plain containers of them, never a cycle, and a node's evidence makes
+# hundreds of thousands of them that every collection would otherwise walk again.
+class Fact(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="type", tag=True, gc=False):
     origin: Origin
 
 
