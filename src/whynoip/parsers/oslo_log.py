@@ -208,10 +208,10 @@ def signature_matches(message: str, headline: str | None = None) -> list[tuple[s
     """Signatures of a record: its first line decides when it has one (the headline says what
     happened; a traceback only says how), else the whole record."""
     first = headline if headline is not None else message.split("\n", 1)[0]
-    found = signatures.match_all(first) if signatures.has_needle(first) else []
+    found = signatures.match_all(first)
     if found and found[0][0] == "agent-down" and len(message) > len(first):
         found = signatures.match_all(message)  # the dead agents are listed below the headline
-    if not found and len(message) > len(first) and signatures.has_needle(message):
+    if not found and len(message) > len(first):
         found = signatures.match_all(message)
     return found
 

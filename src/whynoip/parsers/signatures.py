@@ -370,6 +370,40 @@ _BY_NEEDLE: dict[str, tuple[int, ...]] = {
     n: tuple(i for i, s in enumerate(SIGNATURES) if n in s.needles) for n in _NEEDLES}
 
 
+# anchor (a key or a residual needle) -> the needles that hold it: a needle is present only
+# where one of its anchors is, so a text's needles are found by testing the needles of the
+# anchors it holds, not all of them
+_NEEDLES_OF: dict[str, tuple[str, ...]] = {
+    a: tuple(n for n in _NEEDLES if a in n) for a in QUIET_KEYS + _RESIDUAL}
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a != b and (a in b or b in a or any(a.endswith(b[:i]) or b.endswith(a[:i])
+                                              for i in range(1, min(len(a), len(b)))))
+
+
+# QUIET_RE.findall reports matches that do not overlap: a key whose occurrence overlaps a
+# key found is tested apart
+_OVERLAPPING_KEYS: dict[str, tuple[str, ...]] = {
+    k: tuple(o for o in QUIET_KEYS if _overlap(k, o)) for k in QUIET_KEYS}
+
+
+def needles_in(text: str) -> set[str]:
+    """The needles `text` holds (never one missed)."""
+    found: set[str] = set()
+    keys = QUIET_RE.findall(text)
+    if keys:
+        anchors = set(keys)
+        for k in keys:
+            anchors.update(o for o in _OVERLAPPING_KEYS[k] if o in text)
+        for a in anchors:
+            found.update(n for n in _NEEDLES_OF[a] if n in text)
+    for r in _RESIDUAL:
+        if r in text:
+            found.update(n for n in _NEEDLES_OF[r] if n in text)
+    return found
+
+
 def has_needle(text: str) -> bool:
     """True when `text` may hold a known signature (substring tests only; never a false
     negative: a signature cannot match a text without one of its needles)."""
@@ -394,7 +428,10 @@ def match(text: str) -> tuple[str, dict[str, str]] | None:
 def match_all(text: str) -> list[tuple[str, dict[str, str]]]:
     """The first signature matching `text`, as one (signal, params) per occurrence: one,
     except for signatures that list several things (each dead agent of a health check)."""
-    candidates = sorted({i for n in filter(text.__contains__, _NEEDLES) for i in _BY_NEEDLE[n]})
+    found = needles_in(text)
+    if not found:
+        return []
+    candidates = sorted({i for n in found for i in _BY_NEEDLE[n]})
     for i in candidates:
         sig = SIGNATURES[i]
         m = sig.pattern.search(text)
