@@ -200,3 +200,15 @@ def test_the_prefilter_never_misses_a_needle():
     for needle in S._NEEDLES:
         assert S.has_needle(needle), needle
         assert S.has_needle(f"noise before {needle} and after"), needle
+
+
+_PIECES = list(S._NEEDLES) + list(S.QUIET_KEYS)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PIECES), st.integers(0, 60), st.integers(0, 60), st.booleans()),
+                min_size=1, max_size=5), st.text(max_size=8))
+def test_needles_found_through_anchors_are_all_the_needles(parts, glue):
+    # pieces of needles and keys glued so that they overlap: no needle may be missed
+    text = glue.join(w if whole else w[a:b] for w, a, b, whole in parts)
+    assert S.needles_in(text) == {n for n in S._NEEDLES if n in text}
