@@ -204,6 +204,19 @@ def test_snap_length_cut_options_are_kept_and_reported():
     assert "snap length" in cuts[0].reason and cuts[0].origin.line == packets[0].origin.line
 
 
+def test_packets_decoded_from_the_same_options_own_their_lists_and_dicts():
+    # Packets with the same option bytes are made from one decoding of them: read twice,
+    # the second time all from it, every packet still has a list and dict of its own.
+    packets = dhcp("dora.pcap") + dhcp("dora.pcap")
+    assert packets[:11] == packets[11:]
+    owned = [getattr(p, name) for p in packets for name in (
+        "routers", "dns_servers", "parameter_list", "classless_routes", "ms_classless_routes", "options")]
+    assert len({id(value) for value in owned}) == len(owned)
+    packets[0].options.clear()
+    packets[3].routers.append("10.9.9.9")
+    assert dhcp("dora.pcap") == packets[11:]
+
+
 # --- file flavours made from the real captures ----------------------------------------------
 
 def to_big_endian_pcap(raw: bytes) -> bytes:

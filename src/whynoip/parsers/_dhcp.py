@@ -13,6 +13,10 @@ import socket
 import struct
 from datetime import datetime, timezone
 
+import msgspec
+
+from whynoip.facts import DhcpPacket, Origin
+
 MESSAGE_TYPES = {
     1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK", 7: "RELEASE",
     8: "INFORM", 9: "FORCERENEW", 10: "LEASEQUERY", 11: "LEASEUNASSIGNED", 12: "LEASEUNKNOWN",
@@ -33,6 +37,24 @@ _IP_LIST = {3, 4, 5, 6, 7, 8, 9, 10, 11, 41, 42, 44, 45, 48, 49, 65, 68, 69, 70,
 _UINT = {2: "!i", 13: "!H", 22: "!H", 23: "!B", 24: "!I", 26: "!H", 35: "!I", 37: "!B",
          38: "!I", 51: "!I", 52: "!B", 57: "!H", 58: "!I", 59: "!I", 91: "!I", 152: "!I"}
 _TEXT = {12, 14, 15, 17, 18, 40, 47, 56, 60, 62, 64, 66, 67, 86, 87, 100, 101, 114, 209, 210}
+
+
+# The dotted text of each address met, by its 4 bytes: packets show the same few addresses
+# over and over (0.0.0.0 above all), and a dict lookup costs half of socket.inet_ntoa.
+_ADDRESSES: dict[bytes, str] = {_ZERO: _ZERO_TEXT}
+_ADDRESSES_MAX = 50_000
+
+
+def address(raw: bytes) -> str:
+    """An IPv4 address (4 bytes) as dotted text. Hot loops look in `_ADDRESSES` first:
+    `_ADDRESSES.get(raw) or address(raw)`."""
+    text = _ADDRESSES.get(raw)
+    if text is None:
+        text = _inet_ntoa(raw)
+        if len(_ADDRESSES) >= _ADDRESSES_MAX:
+            _ADDRESSES.clear()
+        _ADDRESSES[raw] = text
+    return text
 
 
 def ip_list(value: bytes) -> list[str]:
@@ -177,18 +199,24 @@ def bootp_fields(payload: bytes) -> tuple[dict, str | None]:
     if op not in (1, 2):
         raise ValueError(f"BOOTP op {op} is neither request (1) nor reply (2)")
     mac_len = hlen if 0 < hlen <= 16 else 6
+    known = _ADDRESSES.get
     f = {
         "op": op, "xid": xid, "secs": secs, "hops": hops, "flags_broadcast": bool(flags & 0x8000),
         "client_mac": chaddr[:mac_len].hex(":"),
-        # most of these are 0.0.0.0 in any one message
-        "ciaddr": _ZERO_TEXT if ciaddr == _ZERO else _inet_ntoa(ciaddr),
-        "yiaddr": _ZERO_TEXT if yiaddr == _ZERO else _inet_ntoa(yiaddr),
-        "siaddr": _ZERO_TEXT if siaddr == _ZERO else _inet_ntoa(siaddr),
-        "giaddr": _ZERO_TEXT if giaddr == _ZERO else _inet_ntoa(giaddr),
+        "ciaddr": known(ciaddr) or address(ciaddr),
+        "yiaddr": known(yiaddr) or address(yiaddr),
+        "siaddr": known(siaddr) or address(siaddr),
+        "giaddr": known(giaddr) or address(giaddr),
     }
-    if payload[236:240] == MAGIC_COOKIE:
-        if _fast_options(f, payload):
-            return f, None
+    entry = _options_of(payload)
+    if entry:
+        f.update(entry[1])
+        if "message_type" not in f:
+            f["message_type"] = "BOOTREQUEST" if op == 1 else "BOOTREPLY"
+        for name, values in entry[3]:  # each message its own lists and dict: facts are mutable
+            f[name] = list(values)
+        f["options"] = entry[5].copy()
+        return f, None
     sname, bootfile = payload[44:108], payload[108:236]
     if payload[236:240] == MAGIC_COOKIE:
         opts, problem = read_options(payload, 240)
@@ -213,31 +241,87 @@ def bootp_fields(payload: bytes) -> tuple[dict, str | None]:
     return f, problem
 
 
-def _fast_options(f: dict, payload: bytes) -> bool:
-    """Decode the options of an ordinary message in one pass, straight into `f`. Returns
-    False (having changed nothing) for the rare message that needs the careful path: an
-    option repeated (RFC 3396), overloaded into sname/file (option 52), cut short, without
-    END, or sname/file in use."""
+def wire_packet(payload: bytes, time: float | None, src_mac: str | None, dst_mac: str | None,
+                src_ip: str, dst_ip: str, src_port: int, dst_port: int, vlan: int | None,
+                udp_checksum_ok: bool | None) -> tuple[DhcpPacket, str | None]:
+    """The `DhcpPacket` of one BOOTP/DHCP payload (the UDP data) and what carried it, and
+    what was wrong with the payload (None if nothing); raises ValueError as `bootp_fields`
+    does. The packet is the one `bootp_fields` describes; its origin is left for the caller
+    to set, as it cites the message type and xid read here.
+
+    An ordinary message is made without the dict of fields: a copy of the packet made once
+    for its options, with the header's fields given as keywords. Reading a large capture
+    spends most of its time here."""
+    entry = _options_of(payload) if len(payload) >= 240 else None
+    if entry:
+        (op, _htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr,
+         chaddr) = _BOOTP_START.unpack_from(payload, 0)
+        if op == 1 or op == 2:
+            template, _scalars, message_type, _present, lists, text = entry
+            routers, dns_servers, parameter_list, classless_routes, ms_classless_routes = lists
+            known = _ADDRESSES.get
+            return _replace(
+                template, time=time, src_mac=src_mac, dst_mac=dst_mac, src_ip=src_ip,
+                dst_ip=dst_ip, src_port=src_port, dst_port=dst_port, vlan=vlan,
+                udp_checksum_ok=udp_checksum_ok, op=op, xid=xid, secs=secs, hops=hops,
+                flags_broadcast=bool(flags & 0x8000),
+                client_mac=chaddr[:hlen if 0 < hlen <= 16 else 6].hex(":"),
+                ciaddr=known(ciaddr) or address(ciaddr), yiaddr=known(yiaddr) or address(yiaddr),
+                siaddr=known(siaddr) or address(siaddr), giaddr=known(giaddr) or address(giaddr),
+                message_type=message_type or ("BOOTREQUEST" if op == 1 else "BOOTREPLY"),
+                # each packet its own lists and dict: facts are mutable
+                routers=list(routers), dns_servers=list(dns_servers),
+                parameter_list=list(parameter_list), classless_routes=list(classless_routes),
+                ms_classless_routes=list(ms_classless_routes), options=text.copy()), None
+    fields, problem = bootp_fields(payload)
+    for name, make in _FACTORIES:  # the copy below would share the empty packet's
+        if name not in fields:
+            fields[name] = make()
+    return _replace(_EMPTY, time=time, src_mac=src_mac, dst_mac=dst_mac, src_ip=src_ip,
+                    dst_ip=dst_ip, src_port=src_port, dst_port=dst_port, vlan=vlan,
+                    udp_checksum_ok=udp_checksum_ok, **fields), problem
+
+
+def _options_of(payload: bytes):
+    """The decoded options of an ordinary message (the cookie, no sname or file), from the
+    cache of option areas (see `_BLOCKS`); None or False when the careful path reads them."""
+    if payload[236:240] != MAGIC_COOKIE or payload[44] or payload[108]:
+        return None
+    block = payload[240:]
+    entry = _BLOCKS.get(block)
+    if entry is None:
+        entry = _decode_block(block) or False
+        if len(block) <= _BLOCK_KEY_MAX:
+            if len(_BLOCKS) >= _BLOCKS_MAX:
+                _BLOCKS.clear()
+            _BLOCKS[block] = entry
+    return entry
+
+
+def _decode_block(block: bytes):
+    """The options area after the magic cookie of an ordinary message, decoded in one pass,
+    as a `_BLOCKS` entry. None for the rare message that needs the careful path: an option
+    repeated (RFC 3396), overloaded into sname/file (option 52), cut short or without END."""
     text: dict[int, str] = {}
     got: dict = {}
     cache = _DECODED_TLV
     count = 0
-    i, n = 240, len(payload)
+    i, n = 0, len(block)
     while True:
         if i >= n:
-            return False
-        code = payload[i]
+            return None
+        code = block[i]
         if code == 255:
             break
         if code == 0:
             i += 1
             continue
         if i + 1 >= n or code == 52:
-            return False
-        end = i + 2 + payload[i + 1]
+            return None
+        end = i + 2 + block[i + 1]
         if end > n:
-            return False
-        tlv = payload[i:end]  # code, length, value: one key
+            return None
+        tlv = block[i:end]  # code, length, value: one key
         i = end
         count += 1
         d = cache.get(tlv)
@@ -249,18 +333,23 @@ def _fast_options(f: dict, payload: bytes) -> bool:
         text[code] = d[0]
         if d[1] is not None:
             got[d[1]] = d[2]
-    if count != len(text) or payload[108] or payload[44]:  # repeated; boot file or server name
-        return False
-    for name in _LIST_FIELDS.intersection(got):
-        got[name] = list(got[name])
-    f.update(got)
-    if "message_type" not in f:
-        f["message_type"] = "BOOTREQUEST" if f["op"] == 1 else "BOOTREPLY"
-    f["options"] = text
-    return True
+    if count != len(text):  # an option repeated
+        return None
+    present = tuple((name, got.pop(name)) for name in _LIST_ORDER if name in got)
+    lists = tuple(dict(present).get(name, ()) for name in _LIST_ORDER)
+    template = DhcpPacket(origin=_NOWHERE, **got)
+    return template, got, got.get("message_type"), present, lists, text
 
 
-_LIST_FIELDS = frozenset(("routers", "dns_servers", "parameter_list", "classless_routes", "ms_classless_routes"))
+_LIST_ORDER = ("routers", "dns_servers", "parameter_list", "classless_routes", "ms_classless_routes")
+_NOWHERE = Origin(path="")
+_EMPTY = DhcpPacket(origin=_NOWHERE)
+# msgspec's replace copies a struct with some fields changed, about twice as fast as
+# DhcpPacket(...) with its forty-odd fields. The copy is shallow: a list or dict of the
+# original would be shared, so every field whose default is one is always given.
+_replace = msgspec.structs.replace
+_FACTORIES = tuple((f.name, f.default_factory) for f in msgspec.structs.fields(DhcpPacket)
+                   if f.default_factory is not msgspec.NODEFAULT)
 
 
 def decode_option(code: int, value: bytes) -> tuple[str, str | None, object]:
@@ -308,6 +397,17 @@ def decode_option(code: int, value: bytes) -> tuple[str, str | None, object]:
 _DECODED: dict[tuple[int, bytes], tuple[str, str | None, object]] = {}
 _DECODED_TLV: dict[bytes, tuple[str, str | None, object]] = {}  # the same, keyed by the option's bytes
 _DECODED_MAX = 50_000
+# Whole option areas repeat too: a server's replies carry the same options to every client,
+# a client without an answer sends the same DISCOVER again and again. Each distinct area
+# (the bytes after the magic cookie) is decoded once, into (a DhcpPacket holding the option
+# fields but the lists, the same fields as a dict, option 53's name or None, the list fields
+# the options hold as (name, tuple) pairs, the five list fields in `_LIST_ORDER` as tuples,
+# the option texts); False marks one the careful path reads.
+# An entry takes about 2 KB: fewer of them than of single options, and no area longer than
+# a message on an ordinary link is kept (a jumbo one is decoded each time).
+_BLOCKS: dict[bytes, tuple | bool] = {}
+_BLOCKS_MAX = 4096
+_BLOCK_KEY_MAX = 1500 - 20 - 8 - 240
 
 
 def apply_options(f: dict, opts: dict[int, bytes]) -> None:

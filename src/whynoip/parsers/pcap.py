@@ -38,12 +38,11 @@ Real sample (the dnsmasq DHCPACK of `tests/fixtures/capture/dhcp_wire.sh`, as
 
 from __future__ import annotations
 
-import socket
 import struct
 from typing import Iterator
 
 from whynoip.evidence.section import Section
-from whynoip.facts import DhcpPacket, Fact, Origin, Unparsed
+from whynoip.facts import Fact, Origin, Unparsed
 from whynoip.parsers import _dhcp
 
 NAME = "pcap"
@@ -69,7 +68,8 @@ _PCAP_MAGIC = {
     b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
-_inet_ntoa = socket.inet_ntoa
+_ADDRESSES, _address = _dhcp._ADDRESSES, _dhcp.address
+_wire_packet = _dhcp.wire_packet
 
 
 def _ipv4(b: bytes, q: int, end: int, depth: int):
@@ -174,19 +174,22 @@ class _Capture:
         if loc is None:
             return None
         q, u, inner = loc
-        f: dict = {}
-        if inner is not None:
-            f["vxlan_vni"] = (b[u + 12] << 16) | (b[u + 13] << 8) | b[u + 14]
-            f["outer_src_ip"] = _inet_ntoa(b[q + 12:q + 16])
-            f["outer_dst_ip"] = _inet_ntoa(b[q + 16:q + 20])
+        outer = None
+        if inner is not None:  # VXLAN: (VNI, outer source and destination addresses)
+            outer = ((b[u + 12] << 16) | (b[u + 13] << 8) | b[u + 14],
+                     _address(b[q + 12:q + 16]), _address(b[q + 16:q + 20]))
             d, s, vlan, loc = inner
             dst_mac, src_mac = b[d:d + 6].hex(":"), b[s:s + 6].hex(":")
             q, u, _ = loc
-        return self.dhcp(b, q, u, end, f, pno, ts, ifname, src_mac, dst_mac, vlan)
+        return self.dhcp(b, q, u, end, outer, pno, ts, ifname, src_mac, dst_mac, vlan)
 
-    def dhcp(self, b: bytes, q: int, u: int, end: int, f: dict, pno: int, ts: float | None,
+    def dhcp(self, b: bytes, q: int, u: int, end: int, outer, pno: int, ts: float | None,
              ifname: str | None, src_mac, dst_mac, vlan) -> list[Fact]:
-        src_ip, dst_ip = _inet_ntoa(b[q + 12:q + 16]), _inet_ntoa(b[q + 16:q + 20])
+        known = _ADDRESSES.get
+        raw = b[q + 12:q + 16]
+        src_ip = known(raw) or _address(raw)
+        raw = b[q + 16:q + 20]
+        dst_ip = known(raw) or _address(raw)
         sport, dport = (b[u] << 8) | b[u + 1], (b[u + 2] << 8) | b[u + 3]
         udp_len = (b[u + 4] << 8) | b[u + 5]
         ip_end = q + ((b[q + 2] << 8) | b[q + 3])
@@ -209,25 +212,23 @@ class _Capture:
             ok = None
             payload = b[u + 8:min(end, ip_end if ip_end > u else end)]
             cut = True
-        where = f"{src_ip}:{sport} > {dst_ip}:{dport}"
         try:
-            fields, problem = _dhcp.bootp_fields(payload)
+            packet, problem = _wire_packet(payload, ts, src_mac, dst_mac, src_ip, dst_ip, sport,
+                                           dport, vlan, ok)
         except ValueError as e:
             why = ("IP-fragmented" if more_fragments else "cut by the capture's snap length") if cut else "not a BOOTP message"
-            return [self.unparsed(pno, f"UDP {where} ({why}): {e}", ifname)]
-        fields.update(f)
-        text = f"{where} DHCP {fields.get('message_type')} xid 0x{fields['xid']:08x}"
-        out: list[Fact] = [DhcpPacket(
-            origin=self.origin(pno, ifname, text), time=ts, src_mac=src_mac, dst_mac=dst_mac,
-            src_ip=src_ip, dst_ip=dst_ip, src_port=sport, dst_port=dport, vlan=vlan,
-            udp_checksum_ok=ok, **fields)]
+            return [self.unparsed(pno, f"UDP {src_ip}:{sport} > {dst_ip}:{dport} ({why}): {e}", ifname)]
+        if outer is not None:
+            packet.vxlan_vni, packet.outer_src_ip, packet.outer_dst_ip = outer
+        packet.origin = self.origin(pno, ifname, f"{src_ip}:{sport} > {dst_ip}:{dport} DHCP {packet.message_type} xid 0x{packet.xid:08x}")
+        out: list[Fact] = [packet]
         if problem or cut:
             parts = [problem] if problem else []
             if cut and more_fragments:
                 parts.append(f"IP-fragmented: only the first {len(payload) + 8} of its {udp_len} UDP bytes are in this packet")
             elif cut:
                 parts.append(f"only {len(payload) + 8} of its {udp_len} UDP bytes were captured (snap length)")
-            out.append(self.unparsed(pno, f"UDP {where}: " + "; ".join(parts), ifname))
+            out.append(self.unparsed(pno, f"UDP {src_ip}:{sport} > {dst_ip}:{dport}: " + "; ".join(parts), ifname))
         return out
 
 
