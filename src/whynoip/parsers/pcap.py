@@ -282,7 +282,20 @@ def _pcap(cap: _Capture, f, magic: bytes) -> Iterator[Fact]:
         yield cap.unparsed(1, f"link type {lt} is not read (only Ethernet, Linux cooked, raw IP and loopback)")
         return
     limit = max(snaplen, MAX_RECORD)
-    record = struct.Struct(endian + "IIII").unpack_from
+    # One unpack per record reads its length and, behind it, what the skipping below looks
+    # at in an Ethernet frame: the EtherType (read in the file's byte order, so compared with
+    # values swapped likewise), IP version/IHL and IP protocol; fewer calls and ints than
+    # indexing byte by byte. They are looked at only in a record of more than 57 bytes.
+    # Near the end of the buffer `head` may not fit: such a record is read for its length
+    # alone, and a record of more than 57 bytes there ends past the buffer (read again whole
+    # with the next chunk).
+    head = struct.Struct(endian + "8xI16xHB8xB").unpack_from
+    length = struct.Struct(endian + "8xI").unpack_from
+    stamp = struct.Struct(endian + "II").unpack_from
+    ports = struct.Struct("!HH").unpack_from
+    swap = struct.Struct(endian + "H").unpack
+    et_ipv4 = swap(b"\x08\x00")[0]
+    et_tags = frozenset(swap(tpid.to_bytes(2, "big"))[0] for tpid in VLAN_TPIDS)
     frame = cap.frame
     ethernet = lt == LT_ETHERNET
     wanted = WANTED_PORTS
@@ -291,8 +304,12 @@ def _pcap(cap: _Capture, f, magic: bytes) -> Iterator[Fact]:
     pno = 0
     while True:
         n = len(buf)
+        whole = n - 40  # where `head` still fits in the buffer
         while pos + 16 <= n:
-            ts_s, ts_f, incl, orig = record(buf, pos)
+            if pos <= whole:
+                incl, et, vihl, proto = head(buf, pos)
+            else:
+                (incl,), et = length(buf, pos), -1
             end = pos + 16 + incl
             if end > n:
                 if incl > limit:
@@ -301,24 +318,24 @@ def _pcap(cap: _Capture, f, magic: bytes) -> Iterator[Fact]:
                 break
             pno += 1
             if incl > 57:  # shorter than any Ethernet/IP/UDP/BOOTP start: skip unread
-                p = pos + 16
                 if ethernet:
                     # the common untagged frame that is no IPv4 UDP to or from a DHCP or
                     # VXLAN port is skipped here, without a call (most of a big capture)
-                    hi = buf[p + 12]
-                    if hi == 8:
-                        if buf[p + 13] or buf[p + 23] != 17:
+                    if et == et_ipv4:
+                        if proto != 17:
                             pos = end
                             continue
-                        u = p + 14 + (buf[p + 14] & 15) * 4
-                        if u + 4 <= end and ((buf[u + 2] << 8) | buf[u + 3]) not in wanted \
-                                and ((buf[u] << 8) | buf[u + 1]) not in DHCP_PORTS:
-                            pos = end
-                            continue
-                    elif hi != 0x81 and hi != 0x88 and hi != 0x91:  # no VLAN tag either
+                        u = pos + 30 + (vihl & 15) * 4
+                        if u + 4 <= end:
+                            sport, dport = ports(buf, u)
+                            if dport not in wanted and sport not in DHCP_PORTS:
+                                pos = end
+                                continue
+                    elif et not in et_tags:  # no VLAN tag either
                         pos = end
                         continue
-                facts = frame(buf, p, end, lt, pno, ts_s + ts_f * resolution, None)
+                ts_s, ts_f = stamp(buf, pos)
+                facts = frame(buf, pos + 16, end, lt, pno, ts_s + ts_f * resolution, None)
                 if facts:
                     yield from facts
             pos = end
