@@ -296,7 +296,7 @@ def _pcap(cap: _Capture, f, magic: bytes) -> Iterator[Fact]:
     swap = struct.Struct(endian + "H").unpack
     et_ipv4 = swap(b"\x08\x00")[0]
     et_tags = frozenset(swap(tpid.to_bytes(2, "big"))[0] for tpid in VLAN_TPIDS)
-    frame = cap.frame
+    frame, dhcp = cap.frame, cap.dhcp
     ethernet = lt == LT_ETHERNET
     wanted = WANTED_PORTS
     buf = _read(f, CHUNK) or b""
@@ -329,6 +329,17 @@ def _pcap(cap: _Capture, f, magic: bytes) -> Iterator[Fact]:
                         if u + 4 <= end:
                             sport, dport = ports(buf, u)
                             if dport not in wanted and sport not in DHCP_PORTS:
+                                pos = end
+                                continue
+                            # DHCP in an untagged frame (most of those met), in an IPv4
+                            # packet whole or its first fragment: read here, as frame()
+                            # would after looking through the same headers again
+                            if (sport in DHCP_PORTS or dport in DHCP_PORTS) and vihl >> 4 == 4 \
+                                    and u + 8 <= end and not (buf[pos + 36] & 0x1F or buf[pos + 37]):
+                                ts_s, ts_f = stamp(buf, pos)
+                                yield from dhcp(buf, pos + 30, u, end, None, pno, ts_s + ts_f * resolution,
+                                                None, buf[pos + 22:pos + 28].hex(":"),
+                                                buf[pos + 16:pos + 22].hex(":"), None)
                                 pos = end
                                 continue
                     elif et not in et_tags:  # no VLAN tag either
