@@ -69,6 +69,8 @@ _PCAP_MAGIC = {
 }
 _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 _ADDRESSES, _address = _dhcp._ADDRESSES, _dhcp.address
+_IP_HEAD = struct.Struct("!2xH2xB5x4s4s").unpack_from  # total length, flags, source, destination
+_UDP_HEAD = struct.Struct("!HHHH").unpack_from  # ports, length, checksum
 _wire_packet = _dhcp.wire_packet
 
 
@@ -185,19 +187,16 @@ class _Capture:
 
     def dhcp(self, b: bytes, q: int, u: int, end: int, outer, pno: int, ts: float | None,
              ifname: str | None, src_mac, dst_mac, vlan) -> list[Fact]:
+        ip_len, flags, src_raw, dst_raw = _IP_HEAD(b, q)
+        sport, dport, udp_len, checksum = _UDP_HEAD(b, u)
         known = _ADDRESSES.get
-        raw = b[q + 12:q + 16]
-        src_ip = known(raw) or _address(raw)
-        raw = b[q + 16:q + 20]
-        dst_ip = known(raw) or _address(raw)
-        sport, dport = (b[u] << 8) | b[u + 1], (b[u + 2] << 8) | b[u + 3]
-        udp_len = (b[u + 4] << 8) | b[u + 5]
-        ip_end = q + ((b[q + 2] << 8) | b[q + 3])
-        more_fragments = bool(b[q + 6] & 0x20)
+        src_ip = known(src_raw) or _address(src_raw)
+        dst_ip = known(dst_raw) or _address(dst_raw)
+        ip_end = q + ip_len
+        more_fragments = bool(flags & 0x20)
         if udp_len < 8:
             return [self.unparsed(pno, f"UDP {src_ip}:{sport} > {dst_ip}:{dport} with a UDP length of {udp_len}", ifname)]
         u_end = u + udp_len
-        checksum = (b[u + 6] << 8) | b[u + 7]
         if u_end <= end and u_end <= ip_end and not more_fragments:
             ok = None
             if checksum:
