@@ -299,6 +299,7 @@ class IptablesRule(Fact, tag="iptables_rule", kw_only=True):
 class DiskUsage(Fact, tag="disk_usage", kw_only=True):
     filesystem: str
     mount: str
+    fstype: str | None = None  # when df printed it (`df -T`)
     size_kb: int | None = None
     used_kb: int | None = None
     avail_kb: int | None = None

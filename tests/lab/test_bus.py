@@ -187,7 +187,7 @@ def test_rabbitmq_disk_alarm(lab, bus_lab):
 
 
 @pytest.mark.parametrize("variant", ["stopped", "killed"])
-def test_rabbitmq_unreachable(lab, bus_lab, variant):
+def test_rabbitmq_unreachable(lab, bus_lab, variant, tmp_path):
     port = lab.status()["bus"]["port"]
     alog = agent_log(lab)
     faults.inject(lab, "rabbitmq-unreachable", variant=variant)
@@ -202,6 +202,15 @@ def test_rabbitmq_unreachable(lab, bus_lab, variant):
     assert lab.broker().port == port, "the broker comes back on its port"
     wait_in(alog, f"Reconnected to AMQP server on 127.0.0.1:{port}")
     wait_in(alog, "Synchronizing state")
+    if variant == "killed":  # the doctor, after the outage: a past one, not the state now
+        r = whynoip("lab", "collect", "-o", str(tmp_path / "bundle"), "--name", lab.name)
+        assert r.returncode == 0, r.stderr
+        obj = json.loads(subprocess.run([sys.executable, "-m", "whynoip.cli", "diagnose", str(tmp_path / "bundle"),
+                                         "-f", "json"], capture_output=True, text=True, timeout=120).stdout)
+        (f,) = [f for f in obj["findings"] if f["id"] == "rabbitmq-unreachable"]
+        assert f["severity"] == "warning" and "(reconnected by " in f["title"], f
+        assert any("Reconnected to AMQP server" in e["text"] for e in f["evidence"])
+        assert not obj["verdict"].startswith("rabbitmq-unreachable"), obj["verdict"]
 
 
 def test_rabbitmq_cluster_inconsistent(lab, bus_lab):

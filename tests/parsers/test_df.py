@@ -108,3 +108,8 @@ def test_any_text_never_raises(text):
 @settings(max_examples=100, deadline=None)
 def test_any_bytes_never_raise(data):
     run("fuzz", data.decode("utf-8", errors="replace"))
+
+
+def test_the_type_column_is_kept():
+    assert [d.fstype for d in run("lab/df_-T", command=CASES["lab/df_-T"])] == ["ext4"]
+    assert {d.fstype for d in run("lab/df_-h", command=CASES["lab/df_-h"])} == {None}

@@ -133,16 +133,17 @@ def parse(section: Section) -> Iterator[Fact]:
                                reason=f"a df row needs {need} columns, this one has {len(tokens)}")
                 continue
             fs = tokens[0]
+            fstype = tokens[1] if layout.has_type else None
             cols = tokens[2:] if layout.has_type else tokens[1:]
             mount = " ".join(cols[4:])
             try:
                 if layout.inodes:
                     fact = DiskUsage(origin=section.origin_at(first_offset, text=line),
-                                     filesystem=fs, mount=mount,
+                                     filesystem=fs, mount=mount, fstype=fstype,
                                      inodes_use_percent=_percent(cols[3]))
                 else:
                     fact = DiskUsage(origin=section.origin_at(first_offset, text=line),
-                                     filesystem=fs, mount=mount, size_kb=layout.kb(cols[0]),
+                                     filesystem=fs, mount=mount, fstype=fstype, size_kb=layout.kb(cols[0]),
                                      used_kb=layout.kb(cols[1]), avail_kb=layout.kb(cols[2]),
                                      use_percent=_percent(cols[3]))
             except (ValueError, IndexError) as e:

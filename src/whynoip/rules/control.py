@@ -5,6 +5,7 @@ RabbitMQ, the agents lose the bus and are declared dead, new ports never reach d
 
 from __future__ import annotations
 
+import re
 import time
 
 from whynoip import facts as F
@@ -105,13 +106,40 @@ def rabbitmq_unreachable(pic: Picture):
         title = f"The message bus blocks what services on {', '.join(hosts)} publish"
     else:
         title = f"Services on {', '.join(hosts)} cannot reach the message bus ({target})"
-    yield Finding(id="rabbitmq-unreachable", severity="critical", subject=target,
+    back = _reconnected(pic, evs)
+    severity, evidence = "critical", [cite(e) for e in evs[:4]]
+    if back:  # every service that lost the bus has it again: a past outage, not the state now
+        severity = "warning"
+        last = max(e.time for e in back)
+        title = title.replace("cannot reach", "could not reach").replace("blocks", "blocked") + \
+            f" (reconnected by {_hhmmss(last)})"
+        evidence += [cite(e) for e in back[-2:]]
+    yield Finding(id="rabbitmq-unreachable", severity=severity, subject=target,
                   title=title,
-                  evidence=[cite(e) for e in evs[:4]], time=first_time(evs),
+                  evidence=evidence, time=first_time(evs),
                   fix=["check the broker: rabbitmqctl status; rabbitmqctl cluster_status; its disk and memory alarms",
                        "if it is not running: systemctl start rabbitmq-server (or its pacemaker resource); its log "
                        "(/var/log/rabbitmq/rabbit@<host>.log) says why it stopped",
                        "once it is back, restart the agents that did not reconnect"])
+
+
+def _reconnected(pic: Picture, evs: list[F.LogEvent]) -> list[F.LogEvent]:
+    """The reconnections that ended the outage `evs` tell of, when each service (host and
+    process) that lost the bus logged one after its last failure; else []."""
+    back = _signals(pic, "amqp-reconnected", "amqp-unblocked")
+    last_bad: dict[tuple, float] = {}
+    for e in evs:
+        if e.time is None:
+            return []  # without times, nothing says which came last
+        key = (e.origin.host, e.service, e.pid)
+        last_bad[key] = max(last_bad.get(key, e.time), e.time)
+    ended = []
+    for key, t in last_bad.items():
+        later = [b for b in back if (b.origin.host, b.service, b.pid) == key and b.time is not None and b.time > t]
+        if not later:
+            return []
+        ended.append(later[-1])
+    return sorted(ended, key=lambda b: b.time)
 
 
 def rabbitmq_disk_alarm(pic: Picture):
@@ -154,10 +182,28 @@ def rabbitmq_cluster_inconsistent(pic: Picture):
                       time=first_time(evs), fix=fix)
 
 
+# Filesystems that are always 100% used by design: read-only images (snap packages are
+# squashfs images mounted from /dev/loopN under /snap; ISO and other read-only formats). A
+# node with snaps shows several in `df`; none of them is a disk that filled.
+READ_ONLY_IMAGES = frozenset(("squashfs", "iso9660", "udf", "cramfs", "erofs", "romfs"))
+_IMAGE_MOUNT_RE = re.compile(r"^(?:/snap/|/var/lib/snapd/snap/)")
+
+
+def read_only_image(d: F.DiskUsage) -> bool:
+    return (d.fstype in READ_ONLY_IMAGES or bool(_IMAGE_MOUNT_RE.match(d.mount))
+            or d.filesystem.startswith("/dev/sr"))
+
+
+def _full(d: F.DiskUsage) -> bool:
+    if read_only_image(d):
+        return False
+    return ((d.use_percent is not None and d.use_percent >= 100) or (d.avail_kb == 0 and (d.size_kb or 0) > 0)
+            or (d.inodes_use_percent or 0) >= 100)
+
+
 def disk_full(pic: Picture):
     for d in pic.of(F.DiskUsage):
-        full = (d.use_percent is not None and d.use_percent >= 100) or (d.avail_kb == 0 and (d.size_kb or 0) > 0)
-        if full or (d.inodes_use_percent or 0) >= 100:
+        if _full(d):
             # what failed to write on that host (or the broker finding too little space) tells when it filled
             writes = [e for e in _signals(pic, "no-space", "disk-free-insufficient")
                       if e.origin.host == d.origin.host]
@@ -168,7 +214,7 @@ def disk_full(pic: Picture):
                           fix=[f"on {d.origin.host}: du -xsh {d.mount}/* | sort -h | tail  # what filled it",
                                "free it, then restart the services that failed to write (DHCP agent, RabbitMQ, ...)"])
     for host, evs in _by_host(_signals(pic, "no-space")).items():
-        if any(d.origin.host == host and ((d.use_percent or 0) >= 100) for d in pic.of(F.DiskUsage)):
+        if any(d.origin.host == host and _full(d) for d in pic.of(F.DiskUsage)):
             continue
         yield Finding(id="disk-full", severity="critical", subject=f"{host}",
                       title=f"A filesystem on {host} is full: writes fail with 'No space left on device'",
