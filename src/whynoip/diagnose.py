@@ -71,12 +71,37 @@ SPECIFICITY = {fid: i for i, fid in enumerate((
     "dhcp-server-silent", "dhcp-logging-off"))}
 
 
+# Evidence that names no host (one log file, a paste without prompts) leaves the rules'
+# `{host}` empty: the words around it then speak of "the node" instead of "None".
+_NO_HOST = ((re.compile(r"\bNone's\b"), "the node's"), (re.compile(r" \(None\)"), ""),
+            (re.compile(r"\b(on|of|from|to|in) (?:None\b|\?(?=[\s:;,.)]|$))"), r"\1 the node"),
+            (re.compile(r"^None\b"), "the node"),
+            (re.compile(r"\bNone (?=[a-z0-9-]*qdhcp-|qdhcp-)"), ""))
+
+
+def _hostless(text: str | None) -> str | None:
+    if not text or ("None" not in text and " ?" not in text):
+        return text
+    for rx, to in _NO_HOST:
+        text = rx.sub(to, text)
+    return text
+
+
+def _without_none_host(f: Finding) -> Finding:
+    texts = [f.title, f.subject, f.hop or "", *f.fix]
+    if any("None" in x or " ?" in x for x in texts):
+        f.title, f.subject, f.hop = _hostless(f.title), _hostless(f.subject), _hostless(f.hop)
+        f.fix = [_hostless(x) for x in f.fix]
+    return f
+
+
 def run_rules(pic: Picture) -> list[Finding]:
     found: dict[tuple[str, str], Finding] = {}
     for rule in ALL:
         for f in rule(pic) or ():
             if f is None:
                 continue
+            f = _without_none_host(f)
             if f.key in found:
                 found[f.key].evidence.extend(e for e in f.evidence if e not in found[f.key].evidence)
             else:
