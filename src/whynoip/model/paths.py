@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from whynoip import facts as F
-from whynoip.model.picture import Picture, Port, norm_mac
+from whynoip.model.picture import Picture, Port, norm_mac, qdhcp_network
 
 REQUESTS = ("DISCOVER", "REQUEST", "INFORM", "DECLINE", "RELEASE")
 REPLIES = ("OFFER", "ACK", "NAK")
@@ -106,7 +106,7 @@ class PathView:
 
 def _role(iface: str | None, ns: str | None, host: str | None, pkts: list[F.DhcpPacket], pic: Picture,
           port: Port) -> str | None:
-    if ns and ns.startswith("qdhcp-"):
+    if qdhcp_network(ns):
         return "dhcp-ns"
     if any(p.vxlan_vni is not None for p in pkts):
         return "underlay-compute" if host == port.host else "underlay-server"

@@ -12,6 +12,15 @@ from whynoip import facts as F
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DEVICE_RE = re.compile(r"^(tap|qbr|qvb|qvo|ns-)([0-9a-f]{8}-[0-9a-f]{2})$")
+# `qdhcp-<network id>`, also with a prefix before it (a deployment or a test bed that
+# names its namespaces `<prefix>-qdhcp-<id>`)
+QDHCP_RE = re.compile(r"(?:^|-)qdhcp-(\S+)$")
+
+
+def qdhcp_network(namespace: str | None) -> str | None:
+    """The network id of a DHCP namespace's name, else None."""
+    m = QDHCP_RE.search(namespace) if namespace and "qdhcp-" in namespace else None
+    return m.group(1) if m else None
 
 
 def host_of(fact: F.Fact) -> str | None:
@@ -30,6 +39,7 @@ class DhcpServer:
     interface: str | None = None
     ip: str | None = None
     interface_fact: F.Interface | None = None
+    interface_addresses_known: bool = False  # interface_fact comes from a listing of addresses
     processes: list[F.DnsmasqProcess] = field(default_factory=list)
     host_entries: list[F.HostEntry] = field(default_factory=list)
     opts: list[F.OptsEntry] = field(default_factory=list)
@@ -181,17 +191,25 @@ def _servers(pic: Picture) -> None:
         return servers[key]
 
     for ns in pic.of(F.Namespace):
-        if ns.name.startswith("qdhcp-"):
-            s = server(ns.origin.host, ns.name[6:])
+        net = qdhcp_network(ns.name)
+        if net:
+            s = server(ns.origin.host, net)
             s.namespace = ns.name
             s.namespace_fact = ns
-    for iface in pic.of(F.Interface):
+    # `ip link` lists no addresses, `ip addr` does (lo's 127.0.0.1 at least): an output
+    # that shows an address anywhere is a listing of addresses
+    interfaces = pic.of(F.Interface)
+    listings = {(i.origin.path, i.origin.command) for i in interfaces if i.addresses}
+    for iface in interfaces:
         ns = iface.origin.namespace
-        if ns and ns.startswith("qdhcp-") and iface.name != "lo":
-            s = server(iface.origin.host, ns[6:])
+        net = qdhcp_network(ns)
+        if net and iface.name != "lo":
+            s = server(iface.origin.host, net)
             s.namespace = ns
             s.interface = iface.name
-            s.interface_fact = iface
+            listed = (iface.origin.path, iface.origin.command) in listings
+            if s.interface_fact is None or listed or not s.interface_addresses_known:
+                s.interface_fact, s.interface_addresses_known = iface, listed
             v4 = [a for a in iface.addresses if "." in a and not a.startswith("169.254.")]
             if v4:
                 s.ip = v4[0].split("/")[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from whynoip import facts as F
 from whynoip.findings import Finding
 from whynoip.model.paths import REPLIES, REQUESTS, PathView, path_views
-from whynoip.model.picture import Picture, Port, norm_mac
+from whynoip.model.picture import Picture, Port, norm_mac, qdhcp_network
 from whynoip.rules._util import cite
 
 DEAD_VLAN = 4095
@@ -311,7 +311,7 @@ def udp_checksum_bad(pic: Picture):
     # (tx offload): normal there. Only replies seen on their way count.
     server_devs = {(s.host, s.interface) for s in pic.servers if s.interface}
     bad = [p for p in pic.of(F.DhcpPacket) if p.udp_checksum_ok is False and p.message_type in REPLIES
-           and not (p.origin.namespace or "").startswith("qdhcp-")
+           and not qdhcp_network(p.origin.namespace)
            and (p.origin.host, p.origin.interface) not in server_devs]
     if not bad:
         return

@@ -110,6 +110,35 @@ def host_entry_missing(pic: Picture):
             evidence=ev, time=first_time(no_addr),
             fix=["find why the update never reached the DHCP agent (agent alive? message bus? disk?)",
                  f"force a resync: {AGENT_RESTART} on the network node(s) hosting {port.network_id or 'the network'}"])
+    # a client no port of the evidence names (no API view: a pasted log and host file) that
+    # dnsmasq turned away for want of a host entry, and whose MAC the host file lacks. With
+    # the API's ports at hand, a MAC none of them has is no port's: a foreign or spoofed
+    # client, not a missing entry.
+    if any(p.mac for p in pic.of(F.ApiPort)):
+        return
+    known = {p.mac for p in pic.guest_ports()}
+    for s in pic.servers:
+        refused: dict[str, list] = {}
+        for e in s.log:
+            mac = norm_mac(e.mac)
+            if mac and mac not in known and (e.event == "no-address-available"
+                                              or (e.detail and "no address available" in e.detail)):
+                refused.setdefault(mac, []).append(e)
+        for mac, evs in refused.items():
+            if any(norm_mac(h.mac) == mac for h in s.host_entries):
+                continue  # in the file, yet refused: another finding's business (conflict, lease)
+            ev = [cite(e) for e in evs[:3]]
+            if s.host_entries:
+                f0 = s.host_entries[0]
+                ev.insert(0, cite(f0, f"{mac} is not among the {len(s.host_entries)} entries of "
+                                      f"{f0.origin.path} on {s.host}"))
+            yield Finding(
+                id="host-entry-missing", severity="critical", subject=mac,
+                title=f"{mac} is not in dnsmasq's host file for network {_net(s)}: dnsmasq has no address for it",
+                evidence=ev, time=first_time(evs),
+                fix=[f"check the port: openstack port list --mac-address {mac} (it must exist, on network {_net(s)})",
+                     "find why the update never reached the DHCP agent (agent alive? message bus? disk?)",
+                     f"force a resync: {AGENT_RESTART} on {s.host}"])
 
 
 def host_entry_conflict(pic: Picture):
@@ -256,7 +285,8 @@ def dhcp_namespace_broken(pic: Picture):
         if iface is not None:
             if iface.admin_up is False or (iface.state and iface.state.upper() == "DOWN"):
                 ev.append(cite(iface, f"{iface.name} in qdhcp-{_net(s)} is {iface.state or 'down'}"))
-            if not any("." in a and not a.startswith("169.254.") for a in iface.addresses):
+            if s.interface_addresses_known and not any("." in a and not a.startswith("169.254.")
+                                                       for a in iface.addresses):
                 ev.append(cite(iface, f"{iface.name} in qdhcp-{_net(s)} has no IPv4 address"))
         if ev:
             yield Finding(
