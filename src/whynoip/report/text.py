@@ -81,7 +81,8 @@ def render(d: Diagnosis, console: Console | None = None, max_evidence: int = 6) 
         c.print("\n[bold]Clocks[/] [dim](times of those sources are shifted by that much)[/]")
         for o in obj["clock_offsets"]:
             c.print(f"  {escape(o['text'])}")
-    c.print("\n[bold]Findings[/]")
+    if obj["findings"]:
+        c.print("\n[bold]Findings[/]")
     for i, f in enumerate(obj["findings"], 1):
         color = COLORS.get(f["severity"], "white")
         tag = "root cause" if f["root_cause"] else f"caused by {', '.join(f['caused_by'])}"
