@@ -281,7 +281,7 @@ class Collector:
             listing = "".join(line + "\n" for line in named if line.split()[0] in qdhcp)
         self.cmd(base, "networking", "ip netns", listing, rw)
         for q in qdhcp:
-            for command in ("ip address show", "ss -lunp"):
+            for command in ("ip address show", "ss -lunp", "iptables-save -c"):
                 self.cmd(base, "networking", f"ip netns exec {q} {command}", run(command.split(), q), rw)
 
         # process

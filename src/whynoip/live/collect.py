@@ -300,7 +300,7 @@ class NodeCollector:
         cmds.append(Command("networking", ["ip", "netns", "list"], "ip netns", ns,
                             keep=lambda t: _keep_namespaces(t, view)))
         for real, shown in sorted(qdhcp.items(), key=lambda x: x[1]):
-            for c in ("ip address show", "ss -lunp"):
+            for c in ("ip address show", "ss -lunp", "iptables-save -c"):
                 cmds.append(Command("networking", c.split(), f"ip netns exec {shown} {c}", real))
         cmds += [Command("openvswitch", ["ovs-vsctl", "-t", str(OVS_TIMEOUT)] + c.split(),
                          f"ovs-vsctl -t {OVS_TIMEOUT} {c}", ns, ovs_env) for c in ("show", "list interface", "list-br")]

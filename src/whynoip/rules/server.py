@@ -52,9 +52,66 @@ def dnsmasq_not_running(pic: Picture):
                  f"then check it stays up: pgrep -af 'dnsmasq.*{_net(s)}'"])
 
 
+def _port_in(spec: str | None, port: int) -> bool:
+    """Whether an iptables port match (`67`, `67:68`, `1:1024`, multiport `67,68`) takes
+    `port`; no match at all takes every port."""
+    if not spec:
+        return True
+    for part in spec.split(","):
+        lo, _, hi = part.partition(":")
+        try:
+            if int(lo or 0) <= port <= int(hi or lo or 65535):
+                return True
+        except ValueError:
+            return True  # a service name: cannot tell, count it
+    return False
+
+
+def namespace_drops(pic: Picture, s: DhcpServer) -> list[F.IptablesRule]:
+    """Rules of the iptables in the server's own namespace that drop what DHCP needs: a
+    request coming in (INPUT, UDP to port 67) or a reply going out (OUTPUT, from 67 to 68).
+    Neutron puts no such rule there; someone did (by hand, a host firewall run in there)."""
+    if not s.namespace:
+        return []
+    out = []
+    for r in pic.of(F.IptablesRule):
+        if (r.origin.host != s.host or r.origin.namespace != s.namespace or r.table != "filter"
+                or r.target not in ("DROP", "REJECT") or r.negated):
+            continue
+        if r.protocol not in (None, "udp", "all") or r.source not in (None, "0.0.0.0/0"):
+            continue
+        if r.chain == "INPUT" and r.in_interface in (None, s.interface, "+") and _port_in(r.dport, 67):
+            out.append(r)
+        elif r.chain == "OUTPUT" and r.out_interface in (None, s.interface, "+") and _port_in(r.sport, 67) \
+                and _port_in(r.dport, 68):
+            out.append(r)
+    return out
+
+
+def namespace_firewall_drops_dhcp(pic: Picture):
+    for s in pic.servers:
+        drops = namespace_drops(pic, s)
+        if not drops:
+            continue
+        hit = [r for r in drops if r.packets is None or r.packets > 0]
+        ns = s.namespace
+        yield Finding(
+            id="security-group-drops-dhcp", severity="critical" if hit else "warning",
+            subject=f"{ns} on {s.host}",
+            title=f"iptables in {ns} on {s.host} drops DHCP before dnsmasq sees it"
+                  + ("" if hit else " (no packet counted yet)"),
+            evidence=[cite(r, f"-A {r.chain} {r.spec}" + (f"  ({r.packets} packets dropped)" if r.packets else ""))
+                      for r in (hit or drops)[:3]],
+            hop=f"{s.host} {ns} {s.interface or ''}".strip(),
+            fix=[f"on {s.host}: ip netns exec {ns} iptables -D {r.chain} {r.spec}" for r in drops[:3]]
+            + [f"then find what put it there: Neutron writes no filter rule in {ns}"])
+
+
 def dnsmasq_unresponsive(pic: Picture):
     views = path_views(pic)
     for s in _hosted_servers(pic):
+        if any(r.packets is None or r.packets > 0 for r in namespace_drops(pic, s)):
+            continue  # the firewall in front of it, not dnsmasq (namespace_firewall_drops_dhcp)
         stopped = [p for p in s.processes if p.state and p.state.startswith("T")]
         reached = []
         for v in views:
@@ -384,6 +441,6 @@ def dnsmasq_unicast_renew_bug(pic: Picture):
                      "if impossible: long leases (dhcp_lease_duration), force_dhcp_release=true"])
 
 
-RULES = (dnsmasq_not_running, dnsmasq_unresponsive, host_entry_missing, host_entry_conflict, stale_lease,
+RULES = (dnsmasq_not_running, dnsmasq_unresponsive, namespace_firewall_drops_dhcp, host_entry_missing, host_entry_conflict, stale_lease,
          dhcp_lease_limit, dhcp_options_wrong, dhcp_disabled, dhcp_namespace_broken, dnsmasq_port_conflict, dhcp_nak,
          dnsmasq_respawn_loop, dhcp_logging_off, dnsmasq_unicast_renew_bug)

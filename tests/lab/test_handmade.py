@@ -1,0 +1,37 @@
+"""Faults made by hand, as an operator (or a stray script) makes them, not from the lab's
+catalogue: the doctor knows only what `lab collect` shows and must still name them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from whynoip.lab.collect import collect
+
+
+def diagnose(bundle) -> dict:
+    r = subprocess.run([sys.executable, "-m", "whynoip.cli", "diagnose", str(bundle), "-f", "json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode in (0, 1), r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("rule", [["INPUT", "-p", "udp", "--dport", "67", "-j", "DROP"],
+                                  ["OUTPUT", "-p", "udp", "--sport", "67", "-j", "REJECT"]])
+def test_iptables_in_the_dhcp_namespace(lab_factory, tmp_path, rule):
+    lab = lab_factory()
+    [server] = lab.dhcp_servers()
+    subprocess.run(["ip", "netns", "exec", server["namespace"], "iptables", "-I", *rule], check=True)
+    assert not lab.dhcp("vm1").ok
+    collect(lab, tmp_path / "bundle")
+    d = diagnose(tmp_path / "bundle")
+    roots = [f for f in d["findings"] if f["root_cause"] and f["severity"] == "critical"]
+    assert roots and roots[0]["id"] == "security-group-drops-dhcp", d["verdict"]
+    f = roots[0]
+    assert f["subject"] == f"qdhcp-{server['network']} on {server['node']}"
+    assert any(f"-A {rule[0]}" in e["text"] and "packets dropped" in e["text"] for e in f["evidence"])
+    assert f["fix"][0].startswith(f"on {server['node']}: ip netns exec qdhcp-{server['network']} iptables -D {rule[0]} ")
+    assert "dnsmasq-unresponsive" not in [x["id"] for x in d["findings"]], "dnsmasq is fine: the firewall is not"
