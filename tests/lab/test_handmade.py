@@ -4,6 +4,8 @@ catalogue: the doctor knows only what `lab collect` shows and must still name th
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -35,3 +37,19 @@ def test_iptables_in_the_dhcp_namespace(lab_factory, tmp_path, rule):
     assert any(f"-A {rule[0]}" in e["text"] and "packets dropped" in e["text"] for e in f["evidence"])
     assert f["fix"][0].startswith(f"on {server['node']}: ip netns exec qdhcp-{server['network']} iptables -D {rule[0]} ")
     assert "dnsmasq-unresponsive" not in [x["id"] for x in d["findings"]], "dnsmasq is fine: the firewall is not"
+
+
+def test_host_file_dnsmasq_cannot_read(lab_factory, tmp_path):
+    # the agent writes it as root; dnsmasq reads it as nobody on SIGHUP
+    lab = lab_factory()
+    [server] = lab.dhcp_servers()
+    os.chmod(server["host_file"], 0o600)
+    os.kill(server["pid"], signal.SIGHUP)
+    assert not lab.dhcp("vm1").ok
+    collect(lab, tmp_path / "bundle")
+    d = diagnose(tmp_path / "bundle")
+    f = d["findings"][0]
+    assert f["id"] == "host-entry-missing" and f["root_cause"], d["verdict"]
+    assert "cannot read its host file (Permission denied)" in f["title"]
+    assert "cannot read /var/lib/neutron/dhcp/" in f["evidence"][0]["text"]
+    assert any("chmod 644" in x for x in f["fix"]) and any(f"kill -HUP {server['pid']}" in x for x in f["fix"])

@@ -201,3 +201,13 @@ def test_arbitrary_text_never_raises(text: str):
 def test_arbitrary_bytes_never_raise(data: bytes):
     run("fuzz", data.decode("utf-8", "replace"))
     P.parse_message(data.decode("latin-1"), origin=F.Origin(path="x"))
+
+
+def test_a_host_file_it_cannot_read():
+    # dnsmasq 2.90 on SIGHUP after the host file lost its read permission (the lab, by hand)
+    line = ("Nov 21 10:17:34 dnsmasq[15062]: cannot read "
+            "/var/lib/neutron/dhcp/5e86e3f7-51c7-463c-bd98-243d67edc625/host: Permission denied")
+    [e] = [f for f in P.parse(Section.from_text(line, F.Origin(path="dhcp_dns_log", line=1)))
+           if isinstance(f, F.DnsmasqLogEvent)]
+    assert e.event == "read-failed"
+    assert e.detail == "/var/lib/neutron/dhcp/5e86e3f7-51c7-463c-bd98-243d67edc625/host: Permission denied"

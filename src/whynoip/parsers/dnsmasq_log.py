@@ -101,6 +101,8 @@ _STANDALONE: list[tuple[re.Pattern, str]] = [
                 r"prefix deprecated on|router advertisement on|stateless on|constructed for) "
                 r"(?P<ip>[^ ,]+).*)$"), "dhcp-range"),
     (re.compile(r"^read (?P<detail>\S+)(?: - \d+ (?:names|addresses))?$"), "read-file"),
+    # a host/opts file it cannot read on start or SIGHUP: it serves without its entries
+    (re.compile(r"^(?:cannot|failed to) read (?P<detail>\S+: .+)$"), "read-failed"),
     (re.compile(r"^exiting on receipt of (?P<detail>SIG\w+)$"), "exiting"),
     (re.compile(r"^(?P<detail>FAILED to start up)$"), "exiting"),
     (re.compile(r"^not using configured address (?P<ip>\S+) because it is leased to (?P<mac>\S+)$"),

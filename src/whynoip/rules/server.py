@@ -160,13 +160,31 @@ def host_entry_missing(pic: Picture):
             f0 = s.host_entries[0]
             ev.append(cite(f0, f"{port.mac} is not among the {len(s.host_entries)} entries of "
                                f"{f0.origin.path} on {s.host}"))
+        title = f"{port.label} is not in dnsmasq's host file: dnsmasq has no address for it"
+        fix = ["find why the update never reached the DHCP agent (agent alive? message bus? disk?)",
+               f"force a resync: {AGENT_RESTART} on the network node(s) hosting {port.network_id or 'the network'}"]
+        if not missing_in and no_addr:
+            # the file on disk has it: what dnsmasq loaded does not
+            s = next(x for x in pic.servers if any(e in x.log for e in no_addr[:1]))
+            failed = _unread_host_file(s)
+            pid = s.process.pid if s.process else "<dnsmasq pid>"
+            if failed is not None:
+                path, _, why = (failed.detail or "").rpartition(": ")
+                title = (f"dnsmasq on {s.host} cannot read its host file ({why or 'error'}): it has no address "
+                         f"for {port.label}, nor for any other port")
+                ev.insert(0, cite(failed))
+                fix = [f"on {s.host}: ls -l {path}  # dnsmasq reads it as its own user (nobody): it must be "
+                       f"readable by it; chmod 644 {path}",
+                       f"then: kill -HUP {pid}  # dnsmasq reads its files again"]
+            elif servers:
+                title = (f"{port.label} is in the host file on {s.host}, but dnsmasq has not loaded it "
+                         "(not reloaded since the file changed)")
+                fix = [f"on {s.host}: kill -HUP {pid}  # dnsmasq reads its files again",
+                       "if it recurs: the DHCP agent's reload fails; read its log around the port's creation"]
         ev += [cite(e) for e in no_addr[:3]]
         yield Finding(
             id="host-entry-missing", severity="critical", subject=port.label,
-            title=f"{port.label} is not in dnsmasq's host file: dnsmasq has no address for it",
-            evidence=ev, time=first_time(no_addr),
-            fix=["find why the update never reached the DHCP agent (agent alive? message bus? disk?)",
-                 f"force a resync: {AGENT_RESTART} on the network node(s) hosting {port.network_id or 'the network'}"])
+            title=title, evidence=ev, time=first_time(no_addr), fix=fix)
     # a client no port of the evidence names (no API view: a pasted log and host file) that
     # dnsmasq turned away for want of a host entry, and whose MAC the host file lacks. With
     # the API's ports at hand, a MAC none of them has is no port's: a foreign or spoofed
@@ -196,6 +214,15 @@ def host_entry_missing(pic: Picture):
                 fix=[f"check the port: openstack port list --mac-address {mac} (it must exist, on network {_net(s)})",
                      "find why the update never reached the DHCP agent (agent alive? message bus? disk?)",
                      f"force a resync: {AGENT_RESTART} on {s.host}"])
+
+
+def _unread_host_file(s: DhcpServer) -> F.DnsmasqLogEvent | None:
+    """dnsmasq's last word on its host file, when it was that it could not read it."""
+    last = None
+    for e in s.log:
+        if e.event in ("read-file", "read-failed") and (e.detail or "").split(": ")[0].endswith("/host"):
+            last = e
+    return last if last is not None and last.event == "read-failed" else None
 
 
 def host_entry_conflict(pic: Picture):
