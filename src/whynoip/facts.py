@@ -421,6 +421,15 @@ class LogEvent(Fact, tag="log_event", kw_only=True):
     params: dict[str, str] = {}
 
 
+class Capture(Fact, tag="capture", kw_only=True):
+    """One packet capture (a pcap, a pcapng): how many packets it holds and how many were
+    DHCP. A capture that saw no DHCP at all still tells that nothing passed its point on
+    the path (its origin: host, namespace, interface)."""
+
+    packets: int = 0
+    dhcp_packets: int = 0
+
+
 class LogSummary(Fact, tag="log_summary", kw_only=True):
     """What a log parser read from one log (section), including what it left out: records
     below WARNING without a known signature are counted in `dropped` (by level) instead of
@@ -475,7 +484,7 @@ ALL_FACT_TYPES = (
     AddnHostEntry, Process, Namespace, Interface, BridgeMember, OvsBridge, OvsPort, OvsFlow, OvsTrace,
     IptablesChain, IptablesRule, DiskUsage, ConfigValue, PackageVersion, HostInfo,
     ApiNetwork, ApiSubnet, ApiPort, ApiAgent, ApiServer, ComputeService, LogEvent, LogSummary,
-    ServiceState, ConsoleEvent, Unparsed,
+    ServiceState, ConsoleEvent, Capture, Unparsed,
 )
 
 AnyFact = (
@@ -483,7 +492,7 @@ AnyFact = (
     | AddnHostEntry | Process | Namespace | Interface | BridgeMember | OvsBridge | OvsPort
     | OvsFlow | OvsTrace | IptablesChain | IptablesRule | DiskUsage | ConfigValue | PackageVersion
     | HostInfo | ApiNetwork | ApiSubnet | ApiPort | ApiAgent | ApiServer | ComputeService
-    | LogEvent | LogSummary | ServiceState | ConsoleEvent | Unparsed
+    | LogEvent | LogSummary | ServiceState | ConsoleEvent | Capture | Unparsed
 )
 
 

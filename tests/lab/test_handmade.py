@@ -53,3 +53,22 @@ def test_host_file_dnsmasq_cannot_read(lab_factory, tmp_path):
     assert "cannot read its host file (Permission denied)" in f["title"]
     assert "cannot read /var/lib/neutron/dhcp/" in f["evidence"][0]["text"]
     assert any("chmod 644" in x for x in f["fix"]) and any(f"kill -HUP {server['pid']}" in x for x in f["fix"])
+
+
+def test_dhcp_port_on_a_wrong_tag(lab_factory, tmp_path):
+    # the DHCP port moved off the network's local VLAN on the network node: requests come
+    # out of the tunnel and reach nothing; the lab's captures there are empty, not absent
+    lab = lab_factory()
+    [server] = lab.dhcp_servers()
+    env = {**os.environ, **lab.ovs(server["node"]).env}
+    subprocess.run(["ovs-vsctl", "set", "port", server["bridge_port"], "tag=77"], check=True, env=env)
+    assert not lab.dhcp("vm1").ok
+    collect(lab, tmp_path / "bundle")
+    d = diagnose(tmp_path / "bundle")
+    f = d["findings"][0]
+    assert f["id"] == "l2-path-broken" and f["root_cause"], d["verdict"]
+    assert f["hop"] == f"between {server['node']} eth1 and {server['node']} {server['bridge_port']}"
+    assert any("has tag 77, but br-tun puts network" in e["text"] for e in f["evidence"])
+    [path] = [p for p in d["paths"] if p["port"].startswith("vm1")]
+    states = {h["name"]: h["state"] for h in path["hops"]}
+    assert states[f"{server['node']} {server['bridge_port']}"] == "broken"

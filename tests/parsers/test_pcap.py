@@ -27,9 +27,17 @@ CASES = sorted(p.name for p in FIXTURES.iterdir() if p.suffix in (".pcap", ".pca
 VM_MAC, DHCP_MAC = "fa:16:3e:11:22:33", "fa:16:3e:dd:00:01"
 
 
-def run_bytes(data: bytes, name: str = "mem.pcap", **origin) -> list[F.Fact]:
+def read_all(data: bytes, name: str = "mem.pcap", **origin) -> list[F.Fact]:
     section = Section(origin=F.Origin(path=name, line=1, **origin), open_binary=lambda: io.BytesIO(data))
     return list(P.parse(section))
+
+
+def run_bytes(data: bytes, name: str = "mem.pcap", **origin) -> list[F.Fact]:
+    """The facts of a capture but its closing Capture (see the tests of that below)."""
+    facts = read_all(data, name, **origin)
+    assert sum(isinstance(f, F.Capture) for f in facts) <= 1
+    assert not any(isinstance(f, F.Capture) for f in facts[:-1]), "the Capture fact comes last"
+    return [f for f in facts if not isinstance(f, F.Capture)]
 
 
 def run(name: str, **origin) -> list[F.Fact]:
@@ -390,7 +398,7 @@ def test_read_as_a_stream_in_small_pieces():
 
     stream = Reads()
     section = Section(origin=F.Origin(path="multi_if.pcapng", line=1), open_binary=lambda: stream)
-    assert list(P.parse(section)) == run("multi_if.pcapng")
+    assert [f for f in P.parse(section) if not isinstance(f, F.Capture)] == run("multi_if.pcapng")
     assert stream.biggest <= P.CHUNK
 
 
@@ -468,3 +476,34 @@ def test_any_udp_payload_on_port_67_never_raises(payload: bytes):
     raw = SEEDS[0][:24] + struct.pack("<IIII", 1, 0, len(frame), len(frame)) + bytes(frame)
     for fact in run_bytes(raw):
         assert isinstance(fact, (F.DhcpPacket, F.Unparsed))
+
+
+# --- the capture itself --------------------------------------------------------------------------
+
+def test_every_capture_says_how_many_packets_and_how_many_dhcp():
+    for name in CASES:
+        facts = read_all((FIXTURES / name).read_bytes(), name)
+        [cap] = [f for f in facts if isinstance(f, F.Capture)]
+        assert cap.dhcp_packets == sum(isinstance(f, F.DhcpPacket) for f in facts), name
+        assert cap.packets >= cap.dhcp_packets and cap.origin.path == name
+    noise = [f for f in read_all((FIXTURES / "noise.pcap").read_bytes()) if isinstance(f, F.Capture)]
+    assert noise[0].packets > 0 and noise[0].dhcp_packets == 0
+
+
+def test_an_empty_capture_is_a_capture_of_nothing():
+    # tcpdump's file header and no packet: the point saw nothing (as the lab's captures of a
+    # broken path are)
+    header = (FIXTURES / "dora.pcap").read_bytes()[:24]
+    assert read_all(header, "empty.pcap", host="net1", interface="tap1") == [
+        F.Capture(origin=F.Origin(path="empty.pcap", line=1, host="net1", interface="tap1"), packets=0, dhcp_packets=0)]
+    # not a capture at all, or a header cut short: no Capture
+    assert not [f for f in read_all(b"hello world, not a pcap") if isinstance(f, F.Capture)]
+    assert not [f for f in read_all(header[:10]) if isinstance(f, F.Capture)]
+
+
+def test_a_pcapng_of_one_interface_names_it():
+    [cap] = [f for f in read_all((FIXTURES / "dora_nano.pcapng").read_bytes()) if isinstance(f, F.Capture)]
+    names = {f.origin.interface for f in run("dora_nano.pcapng") if isinstance(f, F.DhcpPacket)}
+    assert len(names) == 1 and cap.origin.interface == names.pop()
+    [cap] = [f for f in read_all((FIXTURES / "multi_if.pcapng").read_bytes()) if isinstance(f, F.Capture)]
+    assert cap.origin.interface is None

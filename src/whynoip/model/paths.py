@@ -132,6 +132,11 @@ def points(pic: Picture) -> list[Point]:
         key = (p.origin.host, p.origin.namespace, p.origin.interface)
         by_point[key].append(p)
         sources.setdefault(key, p.origin.path)
+    for c in pic.of(F.Capture):  # a capture that saw no DHCP: a point where nothing passed
+        key = (c.origin.host, c.origin.namespace, c.origin.interface)
+        if c.origin.interface and key not in by_point:
+            by_point[key] = []
+            sources[key] = c.origin.path
     return [Point(h, ns, i, "?", pk, sources[(h, ns, i)]) for (h, ns, i), pk in by_point.items()]
 
 

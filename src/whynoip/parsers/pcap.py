@@ -42,7 +42,7 @@ import struct
 from typing import Iterator
 
 from whynoip.evidence.section import Section
-from whynoip.facts import Fact, Origin, Unparsed
+from whynoip.facts import Capture, DhcpPacket, Fact, Origin, Unparsed
 from whynoip.parsers import _dhcp
 
 NAME = "pcap"
@@ -128,6 +128,8 @@ class _Capture:
         self.base = o.line if o.line else 1
         self.origin0 = o
         self.unsupported: set[int] = set()
+        self.packets: int | None = None  # packets read, once the file header was good
+        self.interfaces: set[str] = set()  # pcapng interface names
 
     def origin(self, pno: int, interface: str | None = None, text: str | None = None) -> Origin:
         o = self.origin0
@@ -250,11 +252,20 @@ def parse(section: Section) -> Iterator[Fact]:
             yield cap.unparsed(1, "empty file: no pcap or pcapng header")
             return
         if head in _PCAP_MAGIC:
-            yield from _pcap(cap, f, head)
+            read = _pcap(cap, f, head)
         elif head == _PCAPNG_SHB:
-            yield from _pcapng(cap, f, head)
+            read = _pcapng(cap, f, head)
         else:
             yield cap.unparsed(1, f"not a pcap or pcapng file (it starts with 0x{head.hex()})")
+            return
+        dhcp = 0
+        for fact in read:
+            if type(fact) is DhcpPacket:
+                dhcp += 1
+            yield fact
+        if cap.packets is not None:
+            iface = next(iter(cap.interfaces)) if len(cap.interfaces) == 1 else None
+            yield Capture(origin=cap.origin(1, iface), packets=cap.packets, dhcp_packets=dhcp)
     finally:
         try:
             f.close()  # type: ignore[attr-defined]
@@ -301,63 +312,66 @@ def _pcap(cap: _Capture, f, magic: bytes) -> Iterator[Fact]:
     buf = _read(f, CHUNK) or b""
     pos = 0
     pno = 0
-    while True:
-        n = len(buf)
-        whole = n - 40  # where `head` still fits in the buffer
-        while pos + 16 <= n:
-            if pos <= whole:
-                incl, et, vihl, proto = head(buf, pos)
-            else:
-                (incl,), et = length(buf, pos), -1
-            end = pos + 16 + incl
-            if end > n:
-                if incl > limit:
-                    yield cap.unparsed(pno + 1, f"packet {pno + 1}: record claims {incl} bytes (snap length {snaplen}): the file is corrupt from here, nothing after is read")
-                    return
-                break
-            pno += 1
-            if incl > 57:  # shorter than any Ethernet/IP/UDP/BOOTP start: skip unread
-                if ethernet:
-                    # the common untagged frame that is no IPv4 UDP to or from a DHCP or
-                    # VXLAN port is skipped here, without a call (most of a big capture)
-                    if et == et_ipv4:
-                        if proto != 17:
+    try:
+        while True:
+            n = len(buf)
+            whole = n - 40  # where `head` still fits in the buffer
+            while pos + 16 <= n:
+                if pos <= whole:
+                    incl, et, vihl, proto = head(buf, pos)
+                else:
+                    (incl,), et = length(buf, pos), -1
+                end = pos + 16 + incl
+                if end > n:
+                    if incl > limit:
+                        yield cap.unparsed(pno + 1, f"packet {pno + 1}: record claims {incl} bytes (snap length {snaplen}): the file is corrupt from here, nothing after is read")
+                        return
+                    break
+                pno += 1
+                if incl > 57:  # shorter than any Ethernet/IP/UDP/BOOTP start: skip unread
+                    if ethernet:
+                        # the common untagged frame that is no IPv4 UDP to or from a DHCP or
+                        # VXLAN port is skipped here, without a call (most of a big capture)
+                        if et == et_ipv4:
+                            if proto != 17:
+                                pos = end
+                                continue
+                            u = pos + 30 + (vihl & 15) * 4
+                            if u + 4 <= end:
+                                sport, dport = ports(buf, u)
+                                if dport not in wanted and sport not in DHCP_PORTS:
+                                    pos = end
+                                    continue
+                                # DHCP in an untagged frame (most of those met), in an IPv4
+                                # packet whole or its first fragment: read here, as frame()
+                                # would after looking through the same headers again
+                                if (sport in DHCP_PORTS or dport in DHCP_PORTS) and vihl >> 4 == 4 \
+                                        and u + 8 <= end and not (buf[pos + 36] & 0x1F or buf[pos + 37]):
+                                    ts_s, ts_f = stamp(buf, pos)
+                                    yield from dhcp(buf, pos + 30, u, end, None, pno, ts_s + ts_f * resolution,
+                                                    None, buf[pos + 22:pos + 28].hex(":"),
+                                                    buf[pos + 16:pos + 22].hex(":"), None)
+                                    pos = end
+                                    continue
+                        elif et not in et_tags:  # no VLAN tag either
                             pos = end
                             continue
-                        u = pos + 30 + (vihl & 15) * 4
-                        if u + 4 <= end:
-                            sport, dport = ports(buf, u)
-                            if dport not in wanted and sport not in DHCP_PORTS:
-                                pos = end
-                                continue
-                            # DHCP in an untagged frame (most of those met), in an IPv4
-                            # packet whole or its first fragment: read here, as frame()
-                            # would after looking through the same headers again
-                            if (sport in DHCP_PORTS or dport in DHCP_PORTS) and vihl >> 4 == 4 \
-                                    and u + 8 <= end and not (buf[pos + 36] & 0x1F or buf[pos + 37]):
-                                ts_s, ts_f = stamp(buf, pos)
-                                yield from dhcp(buf, pos + 30, u, end, None, pno, ts_s + ts_f * resolution,
-                                                None, buf[pos + 22:pos + 28].hex(":"),
-                                                buf[pos + 16:pos + 22].hex(":"), None)
-                                pos = end
-                                continue
-                    elif et not in et_tags:  # no VLAN tag either
-                        pos = end
-                        continue
-                ts_s, ts_f = stamp(buf, pos)
-                facts = frame(buf, pos + 16, end, lt, pno, ts_s + ts_f * resolution, None)
-                if facts:
-                    yield from facts
-            pos = end
-        more = _read(f, CHUNK)
-        if not more:
-            if more is None:
-                yield cap.unparsed(pno + 1, f"reading stopped after packet {pno}: the stream failed")
-            elif pos < n:
-                yield cap.unparsed(pno + 1, f"the file ends inside packet {pno + 1} ({n - pos} bytes of it): the capture was cut short")
-            return
-        buf = buf[pos:] + more
-        pos = 0
+                    ts_s, ts_f = stamp(buf, pos)
+                    facts = frame(buf, pos + 16, end, lt, pno, ts_s + ts_f * resolution, None)
+                    if facts:
+                        yield from facts
+                pos = end
+            more = _read(f, CHUNK)
+            if not more:
+                if more is None:
+                    yield cap.unparsed(pno + 1, f"reading stopped after packet {pno}: the stream failed")
+                elif pos < n:
+                    yield cap.unparsed(pno + 1, f"the file ends inside packet {pno + 1} ({n - pos} bytes of it): the capture was cut short")
+                return
+            buf = buf[pos:] + more
+            pos = 0
+    finally:
+        cap.packets = pno  # the file header was good: how far the reading got
 
 
 class _Interface:
@@ -393,76 +407,81 @@ def _pcapng(cap: _Capture, f, first: bytes) -> Iterator[Fact]:
     buf = first + (_read(f, CHUNK) or b"")
     pos = 0
     pno = 0
-    endian = "<"
-    ifaces: list[_Interface] = []
-    frame = cap.frame
-    while True:
-        n = len(buf)
-        while pos + 12 <= n:
-            if buf[pos:pos + 4] == _PCAPNG_SHB:  # a new section: its own byte order
-                bom = buf[pos + 8:pos + 12]
-                if bom == b"\x4d\x3c\x2b\x1a":
-                    endian = "<"
-                elif bom == b"\x1a\x2b\x3c\x4d":
-                    endian = ">"
-                else:
-                    yield cap.unparsed(pno + 1, f"pcapng section header with an unknown byte-order magic 0x{bom.hex()}: nothing after is read")
+    try:
+        endian = "<"
+        ifaces: list[_Interface] = []
+        frame = cap.frame
+        while True:
+            n = len(buf)
+            while pos + 12 <= n:
+                if buf[pos:pos + 4] == _PCAPNG_SHB:  # a new section: its own byte order
+                    bom = buf[pos + 8:pos + 12]
+                    if bom == b"\x4d\x3c\x2b\x1a":
+                        endian = "<"
+                    elif bom == b"\x1a\x2b\x3c\x4d":
+                        endian = ">"
+                    else:
+                        yield cap.unparsed(pno + 1, f"pcapng section header with an unknown byte-order magic 0x{bom.hex()}: nothing after is read")
+                        return
+                btype, blen = struct.unpack_from(endian + "II", buf, pos)
+                if blen < 12 or blen % 4:
+                    yield cap.unparsed(pno + 1, f"pcapng block of type 0x{btype:x} with length {blen}: the file is corrupt from here, nothing after is read")
                     return
-            btype, blen = struct.unpack_from(endian + "II", buf, pos)
-            if blen < 12 or blen % 4:
-                yield cap.unparsed(pno + 1, f"pcapng block of type 0x{btype:x} with length {blen}: the file is corrupt from here, nothing after is read")
+                end = pos + blen
+                if end > n:
+                    if blen > (1 << 26):
+                        yield cap.unparsed(pno + 1, f"pcapng block claims {blen} bytes: the file is corrupt from here, nothing after is read")
+                        return
+                    break
+                body = pos + 8
+                if btype == 6 or btype == 2:  # enhanced / obsolete packet block
+                    pno += 1
+                    if btype == 6:
+                        if_id, ts_hi, ts_lo, caplen, orig = struct.unpack_from(endian + "IIIII", buf, body)
+                    else:
+                        if_id, _drops, ts_hi, ts_lo, caplen, orig = struct.unpack_from(endian + "HHIIII", buf, body)
+                    data = body + 20
+                    if if_id >= len(ifaces):
+                        yield cap.unparsed(pno, f"packet {pno} names interface {if_id}, which no interface block described")
+                    elif data + caplen > end - 4:
+                        yield cap.unparsed(pno, f"packet {pno}: its block is shorter than the {caplen} bytes it claims")
+                    else:
+                        it = ifaces[if_id]
+                        ts = ((ts_hi << 32) | ts_lo) / it.units + it.offset
+                        if caplen > 57:
+                            facts = frame(buf, data, data + caplen, it.linktype, pno, ts, it.name)
+                            if facts:
+                                yield from facts
+                elif btype == 3:  # simple packet block: interface 0, no timestamp
+                    pno += 1
+                    orig = struct.unpack_from(endian + "I", buf, body)[0]
+                    if not ifaces:
+                        yield cap.unparsed(pno, f"packet {pno} comes before any interface block")
+                    else:
+                        it = ifaces[0]
+                        caplen = min(orig, blen - 16, it.snaplen or orig)
+                        if caplen > 57:
+                            facts = frame(buf, body + 4, body + 4 + caplen, it.linktype, pno, None, it.name)
+                            if facts:
+                                yield from facts
+                elif btype == 1:  # interface description
+                    linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", buf, body)
+                    iface = _Interface(linktype, snaplen)
+                    _idb_options(iface, buf[body:end - 4], endian)
+                    if iface.name:
+                        cap.interfaces.add(iface.name)
+                    ifaces.append(iface)
+                elif btype == 0x0A0D0D0A:
+                    ifaces = []  # interfaces are numbered per section
+                pos = end
+            more = _read(f, CHUNK)
+            if not more:
+                if more is None:
+                    yield cap.unparsed(pno + 1, f"reading stopped after packet {pno}: the stream failed")
+                elif pos < n:
+                    yield cap.unparsed(pno + 1, f"the file ends inside a block after packet {pno} ({n - pos} bytes of it): the capture was cut short")
                 return
-            end = pos + blen
-            if end > n:
-                if blen > (1 << 26):
-                    yield cap.unparsed(pno + 1, f"pcapng block claims {blen} bytes: the file is corrupt from here, nothing after is read")
-                    return
-                break
-            body = pos + 8
-            if btype == 6 or btype == 2:  # enhanced / obsolete packet block
-                pno += 1
-                if btype == 6:
-                    if_id, ts_hi, ts_lo, caplen, orig = struct.unpack_from(endian + "IIIII", buf, body)
-                else:
-                    if_id, _drops, ts_hi, ts_lo, caplen, orig = struct.unpack_from(endian + "HHIIII", buf, body)
-                data = body + 20
-                if if_id >= len(ifaces):
-                    yield cap.unparsed(pno, f"packet {pno} names interface {if_id}, which no interface block described")
-                elif data + caplen > end - 4:
-                    yield cap.unparsed(pno, f"packet {pno}: its block is shorter than the {caplen} bytes it claims")
-                else:
-                    it = ifaces[if_id]
-                    ts = ((ts_hi << 32) | ts_lo) / it.units + it.offset
-                    if caplen > 57:
-                        facts = frame(buf, data, data + caplen, it.linktype, pno, ts, it.name)
-                        if facts:
-                            yield from facts
-            elif btype == 3:  # simple packet block: interface 0, no timestamp
-                pno += 1
-                orig = struct.unpack_from(endian + "I", buf, body)[0]
-                if not ifaces:
-                    yield cap.unparsed(pno, f"packet {pno} comes before any interface block")
-                else:
-                    it = ifaces[0]
-                    caplen = min(orig, blen - 16, it.snaplen or orig)
-                    if caplen > 57:
-                        facts = frame(buf, body + 4, body + 4 + caplen, it.linktype, pno, None, it.name)
-                        if facts:
-                            yield from facts
-            elif btype == 1:  # interface description
-                linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", buf, body)
-                iface = _Interface(linktype, snaplen)
-                _idb_options(iface, buf[body:end - 4], endian)
-                ifaces.append(iface)
-            elif btype == 0x0A0D0D0A:
-                ifaces = []  # interfaces are numbered per section
-            pos = end
-        more = _read(f, CHUNK)
-        if not more:
-            if more is None:
-                yield cap.unparsed(pno + 1, f"reading stopped after packet {pno}: the stream failed")
-            elif pos < n:
-                yield cap.unparsed(pno + 1, f"the file ends inside a block after packet {pno} ({n - pos} bytes of it): the capture was cut short")
-            return
-        buf = buf[pos:] + more
-        pos = 0
+            buf = buf[pos:] + more
+            pos = 0
+    finally:
+        cap.packets = pno  # the file header was good: how far the reading got

@@ -6,6 +6,8 @@ says why."""
 
 from __future__ import annotations
 
+import re
+
 from whynoip import facts as F
 from whynoip.findings import Finding
 from whynoip.model.paths import REPLIES, REQUESTS, PathView, path_views
@@ -141,9 +143,38 @@ def _why_request_lost(pic: Picture, v: PathView, a, b):
         yield "l2-path-broken", _flow_evidence(pic, port.host, port)
         return
     if a.role.startswith("underlay") or a.role == "dhcp-tap":
-        yield "l2-path-broken", _flow_evidence(pic, b.host if b else a.host, port)
+        host = b.host if b else a.host
+        yield "l2-path-broken", _dhcp_port_tag_evidence(pic, host, port) + _flow_evidence(pic, host, port)
         return
     yield "l2-path-broken", []
+
+
+_MOD_VLAN_RE = re.compile(r"mod_vlan_vid:(\d+)")
+
+
+def _dhcp_port_tag_evidence(pic: Picture, host: str | None, port: Port) -> list:
+    """The DHCP port's tag on br-int against the local VLAN br-tun gives the network on that
+    node (table 4: tunnel id -> mod_vlan_vid): traffic from the tunnel goes to that VLAN only."""
+    net = pic.networks.get(port.network_id or "")
+    if not net or net.segmentation_id is None:
+        return []
+    seg = net.segmentation_id
+    local = {m.group(1) for f in pic.of(F.OvsFlow) if f.origin.host == host and f.bridge == "br-tun"
+             and f.table == 4 and f.match.get("tun_id") in (hex(seg), str(seg))
+             and (m := _MOD_VLAN_RE.search(f.actions or ""))}
+    if len(local) != 1:
+        return []
+    vlan = local.pop()
+    ev = []
+    for s in pic.servers:
+        if s.host != host or s.network_id != net.id or not s.interface:
+            continue
+        for o in pic.of(F.OvsPort):
+            if o.origin.host == host and o.name[3:] == s.interface[3:] and o.name.startswith(("tap", "ns-")) \
+                    and o.tag is not None and str(o.tag) != vlan:
+                ev.append(cite(o, f"the DHCP port {o.name} on {host} has tag {o.tag}, but br-tun puts network "
+                                  f"{net.id} on local VLAN {vlan}: requests from the tunnel never reach it"))
+    return ev
 
 
 def _flow_evidence(pic: Picture, host: str | None, port: Port) -> list:
