@@ -72,3 +72,20 @@ def test_dhcp_port_on_a_wrong_tag(lab_factory, tmp_path):
     [path] = [p for p in d["paths"] if p["port"].startswith("vm1")]
     states = {h["name"]: h["state"] for h in path["hops"]}
     assert states[f"{server['node']} {server['bridge_port']}"] == "broken"
+
+
+def test_a_host_firewall_rule_on_the_compute_node(lab_factory, tmp_path):
+    # not a Neutron chain: a rule in FORWARD, before Neutron's, drops what the bridge forwards
+    lab = lab_factory()
+    node = next(g["node"] for g in lab.status()["guests"] if g["name"] == "vm1")
+    subprocess.run(["ip", "netns", "exec", lab.paths.node_ns(node), "iptables", "-I", "FORWARD", "-p", "udp",
+                    "--dport", "67", "-j", "DROP"], check=True)
+    assert not lab.dhcp("vm1").ok
+    collect(lab, tmp_path / "bundle")
+    d = diagnose(tmp_path / "bundle")
+    f = d["findings"][0]
+    assert f["id"] == "security-group-drops-dhcp" and f["root_cause"], d["verdict"]
+    assert [e["text"] for e in f["evidence"] if e["text"].startswith("-A ")] == [
+        next(e["text"] for e in f["evidence"] if "-A FORWARD -p udp -m udp --dport 67 -j DROP  (" in e["text"])]
+    assert f["fix"][0] == f"on {node}: iptables -D FORWARD -p udp -m udp --dport 67 -j DROP"
+    assert "vif-plug-missing" not in [x["id"] for x in d["findings"]]

@@ -133,6 +133,16 @@ def _why_request_lost(pic: Picture, v: PathView, a, b):
         if egress:
             yield "security-group-drops-dhcp", [cite(r) for r in egress[:3]]
             return
+        foreign = _host_firewall_drops(pic, port.host)
+        if foreign:
+            # no Neutron chain: a restart of the agent leaves it; it goes by hand
+            yield "security-group-drops-dhcp", [
+                cite(r, f"-A {r.chain} {r.spec}" + (f"  ({r.packets} packets dropped)" if r.packets else ""))
+                for r in foreign[:3]] + [
+                ("fix", f"on {port.host}: iptables -D {r.chain} {r.spec}") for r in foreign[:3]] + [
+                ("fix", f"then find what put it there (a host firewall: firewalld, ufw, a config tool); "
+                        f"Neutron's own rules live in neutron-* chains")]
+            return
         yield "vif-plug-missing", []
         return
     if a.role == "qvo" or (a.role in ("guest", "tap", "qbr", "qvb") and b and b.role.startswith("underlay")):
@@ -147,6 +157,21 @@ def _why_request_lost(pic: Picture, v: PathView, a, b):
         yield "l2-path-broken", _dhcp_port_tag_evidence(pic, host, port) + _flow_evidence(pic, host, port)
         return
     yield "l2-path-broken", []
+
+
+def _host_firewall_drops(pic: Picture, host: str | None) -> list[F.IptablesRule]:
+    """Rules no Neutron chain holds that drop DHCP requests crossing the host's bridges (a
+    host firewall, a rule added by hand): DROP or REJECT of UDP to port 67 that counted
+    packets (or whose counters are not known)."""
+    from whynoip.rules.server import _port_in
+    found: dict[tuple[str, str], F.IptablesRule] = {}  # iptables-save and iptables -L show one rule twice
+    for r in pic.of(F.IptablesRule):
+        if (r.origin.host == host and r.table == "filter" and not r.chain.startswith("neutron-")
+                and r.target in ("DROP", "REJECT") and not r.negated and r.protocol == "udp"
+                and r.dport and _port_in(r.dport, 67) and r.origin.namespace is None
+                and (r.packets is None or r.packets > 0)):
+            found.setdefault((r.chain, r.spec), r)
+    return list(found.values())
 
 
 _MOD_VLAN_RE = re.compile(r"mod_vlan_vid:(\d+)")
@@ -265,14 +290,15 @@ def _finding(fid: str, ev: list, port: Port, a, b, what: str, done: set) -> Find
     host = (b.host if b is not None and fid == "l2-path-broken" else None) or port.host or a.host
     where = _stretch(a, b)
     texts = [e for e in ev if isinstance(e, str)]
-    ev = [e for e in ev if not isinstance(e, str)]
+    own_fix = [e[1] for e in ev if isinstance(e, tuple)]  # ("fix", text): instead of the usual fixes
+    ev = [e for e in ev if not isinstance(e, (str, tuple))]
     lost = a.first(port.mac, REQUESTS if what == "request" else REPLIES)
     if lost is not None:
         ev.insert(0, cite(lost, f"the {what} ({lost.message_type}) is seen on {a.name} "
                                 f"but not on {b.name if b else 'the next hop'}"))
     fmt = {"who": port.label, "host": host or "?", "where": where, "short": port.short or "", "mac": port.mac}
     f = Finding(id=fid, severity="critical", subject=port.label, title=TITLES[fid].format(**fmt),
-                evidence=ev, hop=where, fix=[x.format(**fmt) for x in FIXES[fid]] + texts)
+                evidence=ev, hop=where, fix=(own_fix or [x.format(**fmt) for x in FIXES[fid]]) + texts)
     if f.key in done:
         return None
     done.add(f.key)
