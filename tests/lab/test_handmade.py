@@ -89,3 +89,18 @@ def test_a_host_firewall_rule_on_the_compute_node(lab_factory, tmp_path):
         next(e["text"] for e in f["evidence"] if "-A FORWARD -p udp -m udp --dport 67 -j DROP  (" in e["text"])]
     assert f["fix"][0] == f"on {node}: iptables -D FORWARD -p udp -m udp --dport 67 -j DROP"
     assert "vif-plug-missing" not in [x["id"] for x in d["findings"]]
+
+
+def test_dhcp_port_off_br_int(lab_factory, tmp_path):
+    lab = lab_factory()
+    [server] = lab.dhcp_servers()
+    env = {**os.environ, **lab.ovs(server["node"]).env}
+    subprocess.run(["ovs-vsctl", "del-port", "br-int", server["bridge_port"]], check=True, env=env)
+    assert not lab.dhcp("vm1").ok
+    collect(lab, tmp_path / "bundle")
+    d = diagnose(tmp_path / "bundle")
+    f = d["findings"][0]
+    assert f["id"] == "l2-path-broken" and f["root_cause"], d["verdict"]
+    assert any(f"the DHCP port {server['bridge_port']} of network {server['network']} is on no bridge" in e["text"]
+               for e in f["evidence"])
+    assert f["fix"][0].startswith(f"on {server['node']}: systemctl restart neutron-dhcp-agent")

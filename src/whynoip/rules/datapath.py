@@ -154,7 +154,7 @@ def _why_request_lost(pic: Picture, v: PathView, a, b):
         return
     if a.role.startswith("underlay") or a.role == "dhcp-tap":
         host = b.host if b else a.host
-        yield "l2-path-broken", _dhcp_port_tag_evidence(pic, host, port) + _flow_evidence(pic, host, port)
+        yield "l2-path-broken", _dhcp_port_evidence(pic, host, port) + _flow_evidence(pic, host, port)
         return
     yield "l2-path-broken", []
 
@@ -177,11 +177,25 @@ def _host_firewall_drops(pic: Picture, host: str | None) -> list[F.IptablesRule]
 _MOD_VLAN_RE = re.compile(r"mod_vlan_vid:(\d+)")
 
 
-def _dhcp_port_tag_evidence(pic: Picture, host: str | None, port: Port) -> list:
-    """The DHCP port's tag on br-int against the local VLAN br-tun gives the network on that
-    node (table 4: tunnel id -> mod_vlan_vid): traffic from the tunnel goes to that VLAN only."""
+def _dhcp_port_evidence(pic: Picture, host: str | None, port: Port) -> list:
+    """What is wrong with the DHCP port on its bridge: missing from br-int (the DHCP agent
+    plugs it), or on another tag than the local VLAN br-tun gives the network on that node
+    (table 4: tunnel id -> mod_vlan_vid; traffic from the tunnel goes to that VLAN only)."""
     net = pic.networks.get(port.network_id or "")
-    if not net or net.segmentation_id is None:
+    if not net:
+        return []
+    ovs_ports = [o for o in pic.of(F.OvsPort) if o.origin.host == host]
+    if ovs_ports:
+        for s in pic.servers:
+            if s.host == host and s.network_id == net.id and s.interface and not any(
+                    o.name[3:] == s.interface[3:] and o.name.startswith(("tap", "ns-")) for o in ovs_ports):
+                dev = "tap" + s.interface[3:]
+                return [cite(ovs_ports[0], f"the DHCP port {dev} of network {net.id} is on no bridge of {host} "
+                                           f"(ovs-vsctl show): requests have nowhere to go"),
+                        ("fix", f"on {host}: systemctl restart neutron-dhcp-agent  # it plugs its port into br-int "
+                                f"again"),
+                        ("fix", f"check: ovs-vsctl port-to-br {dev}")]
+    if net.segmentation_id is None:
         return []
     seg = net.segmentation_id
     local = {m.group(1) for f in pic.of(F.OvsFlow) if f.origin.host == host and f.bridge == "br-tun"
