@@ -139,6 +139,15 @@ class _Capture:
     def unparsed(self, pno: int, reason: str, interface: str | None = None) -> Unparsed:
         return Unparsed(origin=self.origin(max(pno, 1), interface), reason=reason)
 
+    def ended(self, more: bytes | None, pno: int, left: int, where: str) -> list[Unparsed]:
+        """What to say when the stream gave no more bytes: it failed, or it ended with `left`
+        bytes of an unfinished record (`where` it was cut), or nothing (a whole file)."""
+        if more is None:
+            return [self.unparsed(pno + 1, f"reading stopped after packet {pno}: the stream failed")]
+        if left > 0:
+            return [self.unparsed(pno + 1, f"the file ends {where} ({left} bytes of it): the capture was cut short")]
+        return []
+
     # one frame ------------------------------------------------------------------------------
     def frame(self, b: bytes, p: int, end: int, lt: int, pno: int, ts: float | None,
               ifname: str | None) -> list[Fact] | None:
@@ -363,10 +372,7 @@ def _pcap(cap: _Capture, f, magic: bytes) -> Iterator[Fact]:
                 pos = end
             more = _read(f, CHUNK)
             if not more:
-                if more is None:
-                    yield cap.unparsed(pno + 1, f"reading stopped after packet {pno}: the stream failed")
-                elif pos < n:
-                    yield cap.unparsed(pno + 1, f"the file ends inside packet {pno + 1} ({n - pos} bytes of it): the capture was cut short")
+                yield from cap.ended(more, pno, n - pos, f"inside packet {pno + 1}")
                 return
             buf = buf[pos:] + more
             pos = 0
@@ -476,10 +482,7 @@ def _pcapng(cap: _Capture, f, first: bytes) -> Iterator[Fact]:
                 pos = end
             more = _read(f, CHUNK)
             if not more:
-                if more is None:
-                    yield cap.unparsed(pno + 1, f"reading stopped after packet {pno}: the stream failed")
-                elif pos < n:
-                    yield cap.unparsed(pno + 1, f"the file ends inside a block after packet {pno} ({n - pos} bytes of it): the capture was cut short")
+                yield from cap.ended(more, pno, n - pos, f"inside a block after packet {pno}")
                 return
             buf = buf[pos:] + more
             pos = 0
