@@ -104,3 +104,18 @@ def test_dhcp_port_off_br_int(lab_factory, tmp_path):
     assert any(f"the DHCP port {server['bridge_port']} of network {server['network']} is on no bridge" in e["text"]
                for e in f["evidence"])
     assert f["fix"][0].startswith(f"on {server['node']}: systemctl restart neutron-dhcp-agent")
+
+
+def test_a_drop_that_leaves_no_counter_is_not_blamed_on_the_plug(lab_factory, tmp_path):
+    # ebtables (the bridge family) drops on the qbr bridge; collect shows no such rule: the
+    # doctor names the stretch and says the plug itself looks whole
+    lab = lab_factory()
+    node = next(g["node"] for g in lab.status()["guests"] if g["name"] == "vm1")
+    subprocess.run(["ip", "netns", "exec", lab.paths.node_ns(node), "ebtables", "-A", "FORWARD", "-p", "IPv4",
+                    "--ip-proto", "udp", "--ip-dport", "67", "-j", "DROP"], check=True)
+    assert not lab.dhcp("vm1").ok
+    collect(lab, tmp_path / "bundle")
+    d = diagnose(tmp_path / "bundle")
+    f = d["findings"][0]
+    assert f["id"] == "vif-plug-missing" and f["hop"].startswith(f"between {node} qbr"), d["verdict"]
+    assert any("are all present and up on" in e["text"] and "ebtables" in e["text"] for e in f["evidence"])

@@ -143,7 +143,7 @@ def _why_request_lost(pic: Picture, v: PathView, a, b):
                 ("fix", f"then find what put it there (a host firewall: firewalld, ufw, a config tool); "
                         f"Neutron's own rules live in neutron-* chains")]
             return
-        yield "vif-plug-missing", []
+        yield "vif-plug-missing", _plug_evidence(pic, port)
         return
     if a.role == "qvo" or (a.role in ("guest", "tap", "qbr", "qvb") and b and b.role.startswith("underlay")):
         dead = [o for o in ovs if o.tag == DEAD_VLAN or o.tag is None and o.bridge == "br-int"]
@@ -157,6 +157,27 @@ def _why_request_lost(pic: Picture, v: PathView, a, b):
         yield "l2-path-broken", _dhcp_port_evidence(pic, host, port) + _flow_evidence(pic, host, port)
         return
     yield "l2-path-broken", []
+
+
+def _plug_evidence(pic: Picture, port: Port) -> list:
+    """The state of the port's devices on its host, when `ip link` is in the evidence: which
+    are missing or down, or that all are there and up (then the plug is not what is wrong
+    and whatever drops on the bridge left no trace: ebtables, a rule without counters)."""
+    if not port.host or port.host not in pic.hosts_with(F.Interface):
+        return []
+    names = {i.name: i for i in pic.on_host(F.Interface, port.host)}
+    devices = [d for d in (port.device(x) for x in ("tap", "qbr", "qvb", "qvo")) if d]
+    missing = [d for d in devices if d not in names]
+    down = [names[d] for d in devices if d in names and names[d].admin_up is False]
+    ev = [cite(i, f"{i.name} on {port.host} is down") for i in down]
+    if missing:
+        any_iface = next(iter(names.values()))
+        ev.append(cite(any_iface, f"{', '.join(missing)} missing from ip link on {port.host}"))
+    elif not down and devices:
+        ev.append(cite(names[devices[-1]], f"{', '.join(devices)} are all present and up on {port.host}: the "
+                                           "plug looks whole; look for what drops on the bridge (ebtables -L, "
+                                           "iptables rules without counters, br_netfilter)"))
+    return ev
 
 
 def _host_firewall_drops(pic: Picture, host: str | None) -> list[F.IptablesRule]:
