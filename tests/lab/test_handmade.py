@@ -119,3 +119,20 @@ def test_a_drop_that_leaves_no_counter_is_not_blamed_on_the_plug(lab_factory, tm
     f = d["findings"][0]
     assert f["id"] == "vif-plug-missing" and f["hop"].startswith(f"between {node} qbr"), d["verdict"]
     assert any("are all present and up on" in e["text"] and "ebtables" in e["text"] for e in f["evidence"])
+
+
+def test_tunnel_ports_deleted_on_the_network_node(lab_factory, tmp_path):
+    lab = lab_factory()
+    [server] = lab.dhcp_servers()
+    env = {**os.environ, **lab.ovs(server["node"]).env}
+    ports = subprocess.run(["ovs-vsctl", "list-ports", "br-tun"], env=env, capture_output=True, text=True,
+                           check=True).stdout.split()
+    for p in (p for p in ports if p.startswith("vxlan-")):
+        subprocess.run(["ovs-vsctl", "del-port", "br-tun", p], check=True, env=env)
+    assert not lab.dhcp("vm1").ok
+    collect(lab, tmp_path / "bundle")
+    d = diagnose(tmp_path / "bundle")
+    f = d["findings"][0]
+    assert f["id"] == "l2-path-broken" and f["hop"].startswith(f"between {server['node']} eth1"), d["verdict"]
+    peers = [e["text"] for e in f["evidence"] if f"br-tun on {server['node']} has no tunnel port to" in e["text"]]
+    assert len(peers) == 2, f["evidence"]

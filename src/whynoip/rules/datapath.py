@@ -237,8 +237,32 @@ def _dhcp_port_evidence(pic: Picture, host: str | None, port: Port) -> list:
     return ev
 
 
+TUNNEL_TYPES = ("vxlan", "gre", "geneve")
+
+
+def _tunnel_evidence(pic: Picture, host: str | None) -> list:
+    """Tunnels `host` lacks: each other node's tunnel ports name its own address (local_ip);
+    a node whose br-tun has no tunnel port to that address cannot reach it."""
+    mine = [o for o in pic.of(F.OvsPort) if o.origin.host == host and o.bridge is not None]
+    if not mine:
+        return []  # no ovs-vsctl show of that node: nothing to say
+    remotes = {o.options.get("remote_ip") for o in mine if o.interface_type in TUNNEL_TYPES}
+    local = {o.options.get("local_ip") for o in mine if o.interface_type in TUNNEL_TYPES} - {None}
+    peers: dict[str, F.OvsPort] = {}
+    for o in pic.of(F.OvsPort):
+        ip = o.options.get("local_ip")
+        if o.origin.host != host and o.interface_type in TUNNEL_TYPES and ip and ip not in local:
+            peers.setdefault(ip, o)
+    missing = sorted(ip for ip in peers if ip not in remotes)
+    if not missing:
+        return []
+    where = next((o for o in mine if o.bridge == "br-tun"), mine[0])
+    return [cite(where, f"br-tun on {host} has no tunnel port to {ip} ({peers[ip].origin.host}), which has "
+                        f"one to it: they cannot reach each other") for ip in missing]
+
+
 def _flow_evidence(pic: Picture, host: str | None, port: Port) -> list:
-    ev = []
+    ev = _tunnel_evidence(pic, host)
     flows = [f for f in pic.of(F.OvsFlow) if f.origin.host == host]
     tun = [f for f in flows if f.bridge == "br-tun"]
     if pic.hosts_with(F.OvsFlow) and host in pic.hosts_with(F.OvsFlow) and not flows:
