@@ -48,7 +48,7 @@ def write_report(d, fmt: str, output: str | None) -> None:
         from whynoip.report.text import render
         if output:
             with open(output, "w") as f:
-                render(d, Console(file=f, width=120, force_terminal=False))
+                render(d, Console(file=f, width=120, force_terminal=False, emoji=False))
             return
         render(d)
         return
@@ -74,7 +74,7 @@ def demo(fault_id: str, topology: str, name: str, keep: bool, bundle_dir: str | 
     from whynoip.lab import collect, faults
     from whynoip.lab.lab import Lab
 
-    console = Console()
+    console = Console(emoji=False)
     lab = Lab(name)
     lab.down()
     out = Path(bundle_dir) if bundle_dir else Path(tempfile.mkdtemp(prefix="whynoip-demo-")) / "bundle"

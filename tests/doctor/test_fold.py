@@ -54,3 +54,17 @@ def test_reports_show_the_folded_subjects():
     text_report.render(d, Console(file=out, width=200))
     assert "also: fa:16:3e:00:00:01, fa:16:3e:00:00:02" in out.getvalue() and "(21 more)" in out.getvalue()
     assert "and 29 more like it" in html_report.render(d)
+
+
+def test_macs_are_not_read_as_emoji_codes():
+    # rich turns ":ab:" into an emoji unless told not to: fa:16:3e:ab:... must stay as it is
+    f = Finding(id="dhcp-nak", title="The DHCP server refused fa:16:3e:ab:cd:01's request", severity="warning",
+                subject="fa:16:3e:ab:cd:01", evidence=[Evidence(source="x", line=1, text="NAK fa:16:3e:ab:cd:01")])
+    out = io.StringIO()
+    text_report.render(Diagnosis(verdict="v", findings=[f]), Console(file=out, width=200, emoji=False))
+    assert out.getvalue().count("fa:16:3e:ab:cd:01") == 2
+    default = io.StringIO()
+    import contextlib
+    with contextlib.redirect_stdout(default):
+        text_report.render(Diagnosis(verdict="v", findings=[f]))
+    assert "\N{NEGATIVE SQUARED AB}" not in default.getvalue() and "fa:16:3e:ab:cd:01" in default.getvalue()

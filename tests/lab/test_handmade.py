@@ -136,3 +136,16 @@ def test_tunnel_ports_deleted_on_the_network_node(lab_factory, tmp_path):
     assert f["id"] == "l2-path-broken" and f["hop"].startswith(f"between {server['node']} eth1"), d["verdict"]
     peers = [e["text"] for e in f["evidence"] if f"br-tun on {server['node']} has no tunnel port to" in e["text"]]
     assert len(peers) == 2, f["evidence"]
+
+
+def test_the_compute_nodes_underlay_link_down(lab_factory, tmp_path):
+    lab = lab_factory()
+    node = next(g["node"] for g in lab.status()["guests"] if g["name"] == "vm1")
+    subprocess.run(["ip", "netns", "exec", lab.paths.node_ns(node), "ip", "link", "set", "eth1", "down"], check=True)
+    assert not lab.dhcp("vm1").ok
+    collect(lab, tmp_path / "bundle")
+    d = diagnose(tmp_path / "bundle")
+    f = d["findings"][0]
+    assert f["id"] == "l2-path-broken" and f["root_cause"], d["verdict"]
+    assert any(e["text"].startswith(f"eth1 on {node}, which carries its tunnels") for e in f["evidence"])
+    assert f["fix"][0].startswith(f"on {node}: ip link set eth1 up")

@@ -134,7 +134,7 @@ def _print_text(found: list[Fact], unparsed: list[Unparsed], summary: Summary, l
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False, soft_wrap=False, emoji=False)
     strip = _common_dir(sorted({f.origin.path for f in found} | {u.origin.path for u in unparsed}))
     if strip:
         console.print(Text(f"paths below {strip}", style="dim"))

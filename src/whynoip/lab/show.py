@@ -7,7 +7,7 @@ from rich.table import Table
 
 
 def print_status(st: dict) -> None:
-    console = Console()
+    console = Console(emoji=False)
     console.print(f"[bold]lab {st['name']}[/] ({st['topology']}) in {st['dir']}")
     bus = st.get("bus") or {}
     if bus.get("kind") == "rabbitmq":

@@ -516,7 +516,7 @@ def render(trace: Trace, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(emoji=False)
     t = Table(title=f"DHCP of port {trace.port} ({trace.mac or 'MAC unknown'}) hop by hop", show_lines=False)
     t.add_column("hop")
     t.add_column("role")

@@ -53,7 +53,7 @@ def _chains(c: Console, chains: list[dict]) -> None:
 
 
 def render(d: Diagnosis, console: Console | None = None, max_evidence: int = 6) -> None:
-    c = console or Console()
+    c = console or Console(emoji=False)
     obj = to_builtins(d)  # redacted
     roots = [f for f in obj["findings"] if f["root_cause"] and f["severity"] == "critical"]
     c.print(f"[bold {'red' if roots else 'green'}]{escape(obj['verdict'])}[/]")

@@ -261,8 +261,35 @@ def _tunnel_evidence(pic: Picture, host: str | None) -> list:
                         f"one to it: they cannot reach each other") for ip in missing]
 
 
+def _underlay_evidence(pic: Picture, hosts: list[str | None]) -> list:
+    """The interface holding a node's tunnel address (local_ip), when it is down."""
+    ev = []
+    for host in dict.fromkeys(hosts):
+        local = {o.options.get("local_ip") for o in pic.of(F.OvsPort)
+                 if o.origin.host == host and o.interface_type in TUNNEL_TYPES} - {None}
+        ifaces: dict[str, list[F.Interface]] = {}  # ip addr, ip link, ... each list the same links
+        for i in pic.on_host(F.Interface, host):
+            if i.origin.namespace is None:
+                ifaces.setdefault(i.name, []).append(i)
+        for name, seen in ifaces.items():
+            if not any(a.split("/")[0] in local for i in seen for a in i.addresses):
+                continue
+            # the address may sit on an OVS bridge (br-phy, br-ex): its physical port carries it too
+            names = [name] + [o.name for o in pic.of(F.OvsPort) if o.origin.host == host and o.bridge == name
+                              and o.name != name and o.name in ifaces]
+            for d in dict.fromkeys(names):
+                down = next((i for i in ifaces[d] if i.admin_up is False or (i.state or "").upper() == "DOWN"), None)
+                if down is not None:
+                    ev.append(cite(down, f"{d} on {host}, which carries its tunnels ({', '.join(sorted(local))}), "
+                                         f"is {'down' if down.admin_up is False else down.state}"))
+                    ev.append(("fix", f"on {host}: ip link set {d} up  # then its link: ethtool {d}; "
+                                      f"ip -s link show {d}"))
+    return ev
+
+
 def _flow_evidence(pic: Picture, host: str | None, port: Port) -> list:
-    ev = _tunnel_evidence(pic, host)
+    servers = [s.host for s in pic.servers if s.network_id == port.network_id]
+    ev = _underlay_evidence(pic, [port.host, host, *servers]) + _tunnel_evidence(pic, host)
     flows = [f for f in pic.of(F.OvsFlow) if f.origin.host == host]
     tun = [f for f in flows if f.bridge == "br-tun"]
     if pic.hosts_with(F.OvsFlow) and host in pic.hosts_with(F.OvsFlow) and not flows:
