@@ -149,3 +149,21 @@ def test_the_compute_nodes_underlay_link_down(lab_factory, tmp_path):
     assert f["id"] == "l2-path-broken" and f["root_cause"], d["verdict"]
     assert any(e["text"].startswith(f"eth1 on {node}, which carries its tunnels") for e in f["evidence"])
     assert f["fix"][0].startswith(f"on {node}: ip link set eth1 up")
+
+
+def test_the_dhcp_port_readdressed_outside_its_subnet(lab_factory, tmp_path):
+    # dnsmasq answers "no address range available for DHCP request via ns-...": alive, not hung
+    lab = lab_factory()
+    [server] = lab.dhcp_servers()
+    ns, dev = server["namespace"], server["tap"]
+    subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "flush", "dev", dev, "scope", "global"], check=True)
+    subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "add", "10.9.9.2/24", "dev", dev], check=True)
+    assert not lab.dhcp("vm1").ok
+    collect(lab, tmp_path / "bundle")
+    d = diagnose(tmp_path / "bundle")
+    f = d["findings"][0]
+    assert f["id"] == "dhcp-namespace-broken" and f["root_cause"], d["verdict"]
+    texts = [e["text"] for e in f["evidence"]]
+    assert any("has 10.9.9.2/24, outside the subnet(s) dnsmasq serves (10.0.0.0/24)" in t for t in texts)
+    assert any("no address range available for DHCP request via" in t for t in texts)
+    assert "dnsmasq-unresponsive" not in [x["id"] for x in d["findings"]]

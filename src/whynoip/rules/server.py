@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import Counter
 
@@ -139,7 +140,7 @@ def _answered_in_log(s: DhcpServer, requests: list[F.DhcpPacket]) -> bool:
     """dnsmasq logged something about these clients: it is alive and handling them (it may
     have good reasons not to answer, which other rules name)."""
     macs = {norm_mac(r.client_mac) for r in requests}
-    return any(norm_mac(e.mac) in macs for e in s.log)
+    return any(norm_mac(e.mac) in macs or (e.event == "no-address-available" and not e.mac) for e in s.log)
 
 
 def host_entry_missing(pic: Picture):
@@ -372,13 +373,53 @@ def dhcp_namespace_broken(pic: Picture):
             if s.interface_addresses_known and not any("." in a and not a.startswith("169.254.")
                                                        for a in iface.addresses):
                 ev.append(cite(iface, f"{iface.name} in qdhcp-{_net(s)} has no IPv4 address"))
+            else:
+                outside = _outside_ranges(s, iface)
+                if outside:
+                    ev.append(cite(iface, f"{iface.name} in qdhcp-{_net(s)} has {', '.join(outside)}, outside the "
+                                          f"subnet(s) dnsmasq serves ({', '.join(_range_nets(s))})"))
+        # dnsmasq's own word: a request came in on an interface none of its ranges covers
+        norange = [e for e in s.log if e.event == "no-address-available" and not e.mac
+                   and "address range" in (e.detail or "")]
+        if norange:
+            ev += [cite(e) for e in norange[:2]]
+            log = log + norange
         if ev:
             yield Finding(
                 id="dhcp-namespace-broken", severity="critical", subject=f"qdhcp-{_net(s)} on {s.host}",
-                title=f"The DHCP namespace of network {_net(s)} on {s.host} is broken (device down or without IP)",
+                title=f"The DHCP namespace of network {_net(s)} on {s.host} is broken "
+                      "(device down, or without an IP in the subnet it serves)",
                 evidence=ev, time=first_time(log), hop=f"{s.host} qdhcp-{_net(s)} {s.interface or ''}".strip(),
                 fix=[f"on {s.host}: {AGENT_RESTART}  # the agent re-plugs the DHCP port and sets its IP",
                      f"check: ip netns exec qdhcp-{_net(s)} ip addr"])
+
+
+def _range_nets(s: DhcpServer) -> list[str]:
+    """The IPv4 subnets of dnsmasq's --dhcp-range options (`[set:tag,]addr,static|start,...,mask,...`)."""
+    out = []
+    for p in s.processes[:1]:
+        for r in p.dhcp_ranges:
+            parts = [x for x in r.split(",") if not x.startswith(("set:", "tag:"))]
+            addr = parts[0] if parts else ""
+            mask = next((x for x in parts[1:] if x.count(".") == 3 and x.startswith("255.")), None)
+            try:
+                out.append(str(ipaddress.ip_network(f"{addr}/{mask or '24'}", strict=False)))
+            except ValueError:
+                continue
+    return out
+
+
+def _outside_ranges(s: DhcpServer, iface: F.Interface) -> list[str]:
+    """The interface's IPv4 addresses when none of them lies in a subnet dnsmasq serves."""
+    nets = [ipaddress.ip_network(n) for n in _range_nets(s)]
+    v4 = [a for a in iface.addresses if "." in a and not a.startswith("169.254.")]
+    if not nets or not v4:
+        return []
+    try:
+        inside = any(ipaddress.ip_interface(a).ip in n for a in v4 for n in nets)
+    except ValueError:
+        return []
+    return [] if inside else v4
 
 
 def dnsmasq_port_conflict(pic: Picture):
