@@ -167,3 +167,20 @@ def test_the_dhcp_port_readdressed_outside_its_subnet(lab_factory, tmp_path):
     assert any("has 10.9.9.2/24, outside the subnet(s) dnsmasq serves (10.0.0.0/24)" in t for t in texts)
     assert any("no address range available for DHCP request via" in t for t in texts)
     assert "dnsmasq-unresponsive" not in [x["id"] for x in d["findings"]]
+
+
+def test_a_refusal_followed_by_a_lease_is_history(lab_factory, tmp_path):
+    # the host file unreadable for a while, then readable again: vm1 was refused, then got its
+    # lease; nothing is wrong now and the doctor must not say otherwise
+    lab = lab_factory()
+    [server] = lab.dhcp_servers()
+    os.chmod(server["host_file"], 0o600)
+    os.kill(server["pid"], signal.SIGHUP)
+    assert not lab.dhcp("vm1", capture=False).ok
+    os.chmod(server["host_file"], 0o644)
+    os.kill(server["pid"], signal.SIGHUP)
+    assert lab.dhcp("vm1").ok
+    collect(lab, tmp_path / "bundle")
+    d = diagnose(tmp_path / "bundle")
+    assert not [f for f in d["findings"] if f["id"] == "host-entry-missing"], d["verdict"]
+    assert not [f for f in d["findings"] if f["severity"] == "critical"], d["verdict"]

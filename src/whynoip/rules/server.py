@@ -154,6 +154,8 @@ def host_entry_missing(pic: Picture):
             continue
         if servers and not missing_in and not no_addr:
             continue
+        if not missing_in and _acked_after(pic, port.mac, no_addr):
+            continue  # refused before its entry came, served once it had come: nothing is wrong now
         ev = []
         if port.api:
             ev.append(cite(port.api, f"the API has port {port.id} {port.mac} {port.ip} on network {port.network_id}"))
@@ -215,6 +217,15 @@ def host_entry_missing(pic: Picture):
                 fix=[f"check the port: openstack port list --mac-address {mac} (it must exist, on network {_net(s)})",
                      "find why the update never reached the DHCP agent (agent alive? message bus? disk?)",
                      f"force a resync: {AGENT_RESTART} on {s.host}"])
+
+
+def _acked_after(pic: Picture, mac: str, refused: list[F.DnsmasqLogEvent]) -> bool:
+    """A DHCPACK to `mac` logged after the last of these refusals."""
+    last = max((e.time for e in refused if e.time is not None), default=None)
+    if last is None:
+        return False
+    return any(e.event == "DHCPACK" and norm_mac(e.mac) == mac and e.time is not None and e.time > last
+               for s in pic.servers for e in s.log)
 
 
 def _unread_host_file(s: DhcpServer) -> F.DnsmasqLogEvent | None:
