@@ -173,6 +173,21 @@ def _write(path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _wait_stopped(pid: int, timeout: float = 3.0) -> None:
+    """Until the kernel shows `pid` stopped (state T): SIGSTOP is delivered asynchronously,
+    and a busy machine may run the process a little longer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rpartition(")")[2].split()[0] in ("T", "t"):
+                    return
+        except OSError:
+            return  # gone: nothing to wait for
+        time.sleep(0.01)
+    raise LabError(f"process {pid} did not stop within {timeout:.0f} s of SIGSTOP")
+
+
 def _signal(pid: int | None, sig: int) -> None:
     if pid and sh.pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
@@ -204,6 +219,7 @@ def _agent_frozen(lab: Lab, node: str):
     running = _agent_alive(lab, node)
     if running:
         os.kill(pid, signal.SIGSTOP)
+        _wait_stopped(pid)
     try:
         yield
     finally:
@@ -368,6 +384,7 @@ class DnsmasqUnresponsive(Fault):
             raise LabError(f"no dnsmasq runs for network {_net_name(lab, net)} on {node}")
         state.update(network=net, node=node, pid=pid)
         os.kill(pid, signal.SIGSTOP)
+        _wait_stopped(pid)
 
     def heal(self, lab, state):
         _signal(state.get("pid"), signal.SIGCONT)
@@ -1104,6 +1121,7 @@ class DhcpAgentDown(Fault):
         state.update(node=t.node, variant=variant, pid=pid)
         if variant == "hung":
             os.kill(pid, signal.SIGSTOP)
+            _wait_stopped(pid)
         else:
             _terminate(pid, "neutron-dhcp-agent", signal.SIGKILL if variant == "killed" else signal.SIGTERM)
 
@@ -1419,7 +1437,8 @@ class ClockSkew(BusFault):
         lab.stop_agent(t.node, "dhcp")
         lab.start_agent(t.node, "dhcp", env={"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": f"-{offset}",
                                              "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
-        _wait_log(server_log, "This differs from the current server timestamp", since, 15,
+        # the agent starts, connects to the broker and reports: seconds, more on a busy machine
+        _wait_log(server_log, "This differs from the current server timestamp", since, 45,
                   "neutron-server to see the agent's clock")
         _wait_agents(lab, False, [t.node])
 
