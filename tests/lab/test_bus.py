@@ -23,32 +23,15 @@ import pytest
 from whynoip.lab import broker, faults, sh
 from whynoip.lab.lab import Lab
 
+from ..conftest import Log, agent_log
+
 pytestmark = pytest.mark.lab
 
 BUS_ONLY = ("rabbitmq-disk-alarm", "rabbitmq-unreachable", "rabbitmq-cluster-inconsistent", "clock-skew")
 
 
-class Log:
-    """What a log file gained since this object was made."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self.start = self.path.stat().st_size if self.path.exists() else 0
-
-    def new(self) -> str:
-        if not self.path.exists():
-            return ""
-        with open(self.path, "rb") as f:
-            f.seek(self.start)
-            return f.read().decode(errors="replace")
-
-
 def whynoip(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "whynoip.cli", *args], capture_output=True, text=True, timeout=300)
-
-
-def agent_log(lab: Lab, node: str = "net1") -> Log:
-    return Log(lab.paths.neutron_log(node, "neutron-dhcp-agent"))
 
 
 def server_log(lab: Lab) -> Log:

@@ -21,33 +21,16 @@ from whynoip.lab import guest as guestmod
 from whynoip.lab.lab import Lab
 from whynoip.lab.paths import device
 
+from ..conftest import Log, agent_log
+
 pytestmark = pytest.mark.lab
 
 
 # --- helpers ------------------------------------------------------------------------------
 
-class Log:
-    """What a log file gained since this object was made."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self.start = self.path.stat().st_size if self.path.exists() else 0
-
-    def new(self) -> str:
-        if not self.path.exists():
-            return ""
-        with open(self.path, "rb") as f:
-            f.seek(self.start)
-            return f.read().decode(errors="replace")
-
-
 def dnsmasq_log(lab: Lab, node: str | None = None) -> Log:
     srv = next(s for s in lab.dhcp_servers() if node is None or s["node"] == node)
     return Log(srv["log_file"])
-
-
-def agent_log(lab: Lab, node: str = "net1") -> Log:
-    return Log(lab.paths.neutron_log(node, "neutron-dhcp-agent"))
 
 
 def packets(pcap: Path) -> list[dict]:

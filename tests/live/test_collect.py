@@ -6,7 +6,6 @@ lab's own bundle."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import subprocess
 import sys
@@ -24,21 +23,6 @@ from whynoip.live.collect import (NodeView, Rewriter, _keep_dpkg, _keep_mounts, 
 from whynoip.live.node import LocalNode, SshTarget
 
 WHYNOIP = [sys.executable, "-m", "whynoip.cli"]
-
-_spec = importlib.util.spec_from_file_location("lab_conftest", Path(__file__).parent.parent / "lab" / "conftest.py")
-_labconf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_labconf)
-lab_host = _labconf.lab_host
-
-
-@pytest.fixture
-def labs(lab_host):
-    factory = _labconf.LabFactory()
-    try:
-        yield factory
-    finally:
-        factory.down_all()
-
 
 def whynoip(*args, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([*WHYNOIP, *args], capture_output=True, text=True, timeout=120, **kw)
@@ -223,11 +207,11 @@ def _break_and_exercise(lab, fault: str, variant: str | None = None) -> None:
 
 @pytest.mark.lab
 @pytest.mark.parametrize("fault,variant", [("dnsmasq-unresponsive", None), ("port-dead-vlan", None)])
-def test_a_lab_node_collected_as_a_real_node_names_the_fault(labs, tmp_path, fault, variant):
+def test_a_lab_node_collected_as_a_real_node_names_the_fault(lab_factory, tmp_path, fault, variant):
     """Build, break, let the guests try, collect every node from inside its namespace as a
     real node would be collected: the doctor names the fault first, as it does on the lab's
     own bundle."""
-    lab = labs(prefix="ct")
+    lab = lab_factory(prefix="ct")
     _break_and_exercise(lab, fault, variant)
     live = tmp_path / "live"
     collect_lab_nodes(lab, live, cli=fault == "dnsmasq-unresponsive")
@@ -248,11 +232,11 @@ def test_a_lab_node_collected_as_a_real_node_names_the_fault(labs, tmp_path, fau
 
 
 @pytest.mark.lab
-def test_a_firewall_fault_is_named_from_the_collection_with_the_traces_captures(labs, tmp_path):
+def test_a_firewall_fault_is_named_from_the_collection_with_the_traces_captures(lab_factory, tmp_path):
     """security-group-drops-dhcp lives in iptables counters and in where the reply stops:
     collect (the nodes' state) and trace (the captures) into one directory, and the doctor
     names it, as on the lab's bundle."""
-    lab = labs(prefix="ct")
+    lab = lab_factory(prefix="ct")
     faults.inject(lab, "security-group-drops-dhcp", variant="drop-rule")
     guest = lab.cp.instances()[0]["name"]
     out = tmp_path / "evidence"
@@ -263,7 +247,7 @@ def test_a_firewall_fault_is_named_from_the_collection_with_the_traces_captures(
 
 
 @pytest.mark.lab
-def test_bad_options_are_one_clear_line(labs, tmp_path):
+def test_bad_options_are_one_clear_line(lab_factory, tmp_path):
     r = whynoip("collect", "-o", str(tmp_path / "x"), "--netns", "wnp-ct-no-such-ns")
     assert r.returncode == 1
     assert "--netns wnp-ct-no-such-ns: no such network namespace on local" in r.stderr
@@ -302,7 +286,7 @@ def _api_facts(d: Path) -> dict[str, list[str]]:
 
 
 @pytest.mark.lab
-def test_the_api_view_through_openstacksdk_reads_as_the_labs(labs, tmp_path):
+def test_the_api_view_through_openstacksdk_reads_as_the_labs(lab_factory, tmp_path):
     """openstacksdk, led by OS_* variables to the lab's control plane served as the
     OpenStack API, writes the `openstack ... -f json` files the lab's collect writes: the
     doctor reads the same networks, subnets, ports, agents and servers from both. The
@@ -310,7 +294,7 @@ def test_the_api_view_through_openstacksdk_reads_as_the_labs(labs, tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from lab_api import TOKEN, LabApi
 
-    lab = labs(prefix="ct")
+    lab = lab_factory(prefix="ct")
     node = lab.topology.network_nodes[0].name
     args = ["collect", "-q", "--netns", lab.paths.node_ns(node), "--root", str(lab.paths.node_root(node))]
     with LabApi(lab, password="Sdk-Pw-31") as api:

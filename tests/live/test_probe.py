@@ -9,7 +9,6 @@ the one-agent lab (probed through a probe port that leaves nothing behind)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import signal
@@ -31,11 +30,6 @@ from whynoip.parsers._dhcp import bootp_fields
 
 WHYNOIP = [sys.executable, "-m", "whynoip.cli"]
 
-_spec = importlib.util.spec_from_file_location("lab_conftest", Path(__file__).parent.parent / "lab" / "conftest.py")
-_labconf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_labconf)
-lab_host = _labconf.lab_host
-
 # three networks, each served by two DHCP agents on two network nodes
 HA3 = {
     "name": "ha3", "dhcp_agents_per_network": 2,
@@ -50,24 +44,15 @@ HA3 = {
 
 
 @pytest.fixture(scope="module")
-def labs(lab_host):
-    factory = _labconf.LabFactory()
-    try:
-        yield factory
-    finally:
-        factory.down_all()
-
-
-@pytest.fixture(scope="module")
-def ha3(labs, tmp_path_factory):
+def ha3(module_lab_factory, tmp_path_factory):
     path = tmp_path_factory.mktemp("topo") / "ha3.yaml"
     path.write_text(yaml.safe_dump(HA3))
-    return labs(str(path), prefix="pw")
+    return module_lab_factory(str(path), prefix="pw")
 
 
 @pytest.fixture(scope="module")
-def one(labs):
-    return labs("default", prefix="pw")
+def one(module_lab_factory):
+    return module_lab_factory("default", prefix="pw")
 
 
 @pytest.fixture

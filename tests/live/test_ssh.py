@@ -6,7 +6,6 @@ is never touched). The lab's nodes are reached through it as an inventory whose
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import shutil
 import socket
@@ -28,12 +27,6 @@ from whynoip.live.node import SshOptions, SshTarget
 WHYNOIP = [sys.executable, "-m", "whynoip.cli"]
 SSHD = "/usr/sbin/sshd"
 PLAYBOOK = Path(livecollect.__file__).parent / "ansible" / "collect.yml"
-
-_spec = importlib.util.spec_from_file_location("lab_conftest", Path(__file__).parent.parent / "lab" / "conftest.py")
-_labconf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_labconf)
-lab_host = _labconf.lab_host
-
 
 class Sshd:
     def __init__(self, d: Path, port: int, proc: subprocess.Popen):
@@ -100,15 +93,6 @@ def sshd(tmp_path_factory):
         log.close()
         if made:
             shutil.rmtree(privsep, ignore_errors=True)
-
-
-@pytest.fixture
-def labs(lab_host):
-    factory = _labconf.LabFactory()
-    try:
-        yield factory
-    finally:
-        factory.down_all()
 
 
 def whynoip(*args, timeout=180) -> subprocess.CompletedProcess:
@@ -188,11 +172,11 @@ def test_the_concurrency_limit_holds(sshd, tmp_path, monkeypatch):
 
 
 @pytest.mark.lab
-def test_a_labs_nodes_over_ssh_from_an_inventory_name_the_fault(sshd, labs, tmp_path):
+def test_a_labs_nodes_over_ssh_from_an_inventory_name_the_fault(sshd, lab_factory, tmp_path):
     """An inventory of the lab's three nodes (one sshd; each host's whynoip_netns and
     whynoip_root say which node it is), collected two at a time: the doctor names the
     frozen dnsmasq."""
-    lab = labs(prefix="ct")
+    lab = lab_factory(prefix="ct")
     faults.inject(lab, "dnsmasq-unresponsive")
     for inst in lab.cp.instances():
         lab.dhcp(inst["name"])
@@ -257,12 +241,12 @@ def test_the_fleet_playbook_is_valid(tmp_path):
 
 
 @pytest.mark.lab
-def test_trace_over_ssh_across_nodes_finds_where_the_reply_is_dropped(sshd, labs, tmp_path):
+def test_trace_over_ssh_across_nodes_finds_where_the_reply_is_dropped(sshd, lab_factory, tmp_path):
     """Real-node tracing through SSH: the compute node and the network node (each a lab
     node reached through the private sshd) give their own hops; tcpdump runs on all of
     them at once while the guest tries; the OFFER crosses the underlay and stops at the
     port's tap; the doctor, with both nodes' state, names the firewall."""
-    lab = labs(prefix="ct")
+    lab = lab_factory(prefix="ct")
     faults.inject(lab, "security-group-drops-dhcp", variant="drop-rule")
     inst = lab.cp.instance("vm1")
     nodes = [inst["host"], lab.topology.network_nodes[0].name]

@@ -6,11 +6,9 @@ captures and the nodes' state."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,24 +17,9 @@ from whynoip.live.trace import Hop, branches, find_breaks
 
 WHYNOIP = [sys.executable, "-m", "whynoip.cli"]
 
-_spec = importlib.util.spec_from_file_location("lab_conftest", Path(__file__).parent.parent / "lab" / "conftest.py")
-_labconf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_labconf)
-lab_host = _labconf.lab_host
-
-
 @pytest.fixture(scope="module")
-def module_labs(lab_host):
-    factory = _labconf.LabFactory()
-    try:
-        yield factory
-    finally:
-        factory.down_all()
-
-
-@pytest.fixture(scope="module")
-def lab(module_labs):
-    return module_labs(prefix="ct")
+def lab(module_lab_factory):
+    return module_lab_factory(prefix="ct")
 
 
 def trace(*args) -> tuple[subprocess.CompletedProcess, dict]:
@@ -156,10 +139,10 @@ def test_a_real_nodes_hops_come_from_its_own_state(lab, tmp_path):
 
 
 @pytest.mark.lab
-def test_with_two_servers_the_silent_one_is_named_while_the_other_answers(module_labs, tmp_path):
+def test_with_two_servers_the_silent_one_is_named_while_the_other_answers(module_lab_factory, tmp_path):
     """ha: one dnsmasq frozen, the other serves the guest; on the frozen one's side only
     requests are seen (the other's replies are not counted there), so trace names it."""
-    ha = module_labs("ha", prefix="ct")
+    ha = module_lab_factory("ha", prefix="ct")
     record = faults.inject(ha, "dnsmasq-unresponsive")
     frozen = record.get("node") or record.get("state", {}).get("node")
     r, t = trace("--guest", "vm1", "--name", ha.name, "-o", str(tmp_path / "t"))

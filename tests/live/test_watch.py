@@ -4,14 +4,12 @@ the findings follow, each change is one line on stderr, and the watch stops by i
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -19,21 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from whynoip.lab import faults
 
 WHYNOIP = [sys.executable, "-m", "whynoip.cli"]
-
-_spec = importlib.util.spec_from_file_location("lab_conftest", Path(__file__).parent.parent / "lab" / "conftest.py")
-_labconf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_labconf)
-lab_host = _labconf.lab_host
-
-
-@pytest.fixture(scope="module")
-def labs(lab_host):
-    factory = _labconf.LabFactory()
-    try:
-        yield factory
-    finally:
-        factory.down_all()
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -96,8 +79,8 @@ def finding(m: dict, fid: str):
     return m.get(("whynoip_findings", frozenset({("id", fid)})))
 
 
-def test_metrics_flip_with_the_next_round_when_dnsmasq_freezes_and_thaws(labs):
-    lab = labs("ha", prefix="pw")
+def test_metrics_flip_with_the_next_round_when_dnsmasq_freezes_and_thaws(module_lab_factory):
+    lab = module_lab_factory("ha", prefix="pw")
     net = lab.cp.networks()[0].id
     servers = {s["node"]: s["ip"] for s in lab.dhcp_servers()}
     frozen, other = servers["net1"], servers["net2"]
@@ -139,8 +122,8 @@ def test_metrics_flip_with_the_next_round_when_dnsmasq_freezes_and_thaws(labs):
     assert lines[-1].endswith("stopped") and "Traceback" not in w.stderr
 
 
-def test_a_watch_stops_by_itself_and_removes_its_probe_port(labs):
-    lab = labs("default", prefix="pw")
+def test_a_watch_stops_by_itself_and_removes_its_probe_port(module_lab_factory):
+    lab = module_lab_factory("default", prefix="pw")
     net = lab.cp.networks()[0].id
     [server] = [s["ip"] for s in lab.dhcp_servers()]
     agent_log = lab.paths.neutron_log("net1", "neutron-dhcp-agent")

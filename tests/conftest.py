@@ -1,15 +1,17 @@
-"""Shared fixtures for tests that build real labs.
+"""Shared fixtures for tests that build real labs (tests/lab, tests/live, tests/doctor).
 
 `lab_factory` (one test) and `module_lab_factory` (one test module) bring labs up with
 unique names and always take them down, also when a test fails. Lab tests are skipped
 only where a lab cannot exist at all: without root, or where `ip netns add` is refused
-(an unprivileged container); everything else (a missing tool, a broken build) fails."""
+(an unprivileged container); everything else (a missing tool, a broken build) fails.
+`Log` tells what a log file gained meanwhile (a lab's agent log: `agent_log`)."""
 
 from __future__ import annotations
 
 import itertools
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +90,22 @@ def module_lab_factory(lab_host):
         yield factory
     finally:
         factory.down_all()
+
+
+class Log:
+    """What a log file gained since this object was made."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.start = self.path.stat().st_size if self.path.exists() else 0
+
+    def new(self) -> str:
+        if not self.path.exists():
+            return ""
+        with open(self.path, "rb") as f:
+            f.seek(self.start)
+            return f.read().decode(errors="replace")
+
+
+def agent_log(lab: Lab, node: str = "net1") -> Log:
+    return Log(lab.paths.neutron_log(node, "neutron-dhcp-agent"))
