@@ -36,3 +36,31 @@ def _describe(fact: F.Fact) -> str:
 def first_time(facts: list) -> float | None:
     times = [t for f in facts if (t := getattr(f, "time", None)) is not None]
     return min(times) if times else None
+
+
+def port_in(spec: str | None, port: int) -> bool:
+    """Whether an iptables port match (`67`, `67:68`, `1:1024`, multiport `67,68`) takes
+    `port`; no match at all takes every port."""
+    if not spec:
+        return True
+    for part in spec.split(","):
+        lo, _, hi = part.partition(":")
+        try:
+            if int(lo or 0) <= port <= int(hi or lo or 65535):
+                return True
+        except ValueError:
+            return True  # a service name: cannot tell, count it
+    return False
+
+
+def unique_rules(rules) -> list[F.IptablesRule]:
+    """One of each (host, namespace, table, chain, rule): iptables-save and iptables -L show a
+    rule twice."""
+    found: dict[tuple, F.IptablesRule] = {}
+    for r in rules:
+        found.setdefault((r.origin.host, r.origin.namespace, r.table, r.chain, r.spec), r)
+    return list(found.values())
+
+
+def cite_rule(r: F.IptablesRule) -> Evidence:
+    return cite(r, f"-A {r.chain} {r.spec}" + (f"  ({r.packets} packets dropped)" if r.packets else ""))

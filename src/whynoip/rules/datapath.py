@@ -12,7 +12,7 @@ from whynoip import facts as F
 from whynoip.findings import Finding
 from whynoip.model.paths import REPLIES, REQUESTS, PathView, path_views
 from whynoip.model.picture import Picture, Port, norm_mac, qdhcp_network
-from whynoip.rules._util import cite
+from whynoip.rules._util import cite, cite_rule, port_in, unique_rules
 
 DEAD_VLAN = 4095
 VXLAN_OVERHEAD = 50
@@ -136,9 +136,7 @@ def _why_request_lost(pic: Picture, v: PathView, a, b):
         foreign = _host_firewall_drops(pic, port.host)
         if foreign:
             # no Neutron chain: a restart of the agent leaves it; it goes by hand
-            yield "security-group-drops-dhcp", [
-                cite(r, f"-A {r.chain} {r.spec}" + (f"  ({r.packets} packets dropped)" if r.packets else ""))
-                for r in foreign[:3]] + [
+            yield "security-group-drops-dhcp", [cite_rule(r) for r in foreign[:3]] + [
                 ("fix", f"on {port.host}: iptables -D {r.chain} {r.spec}") for r in foreign[:3]] + [
                 ("fix", f"then find what put it there (a host firewall: firewalld, ufw, a config tool); "
                         f"Neutron's own rules live in neutron-* chains")]
@@ -184,15 +182,11 @@ def _host_firewall_drops(pic: Picture, host: str | None) -> list[F.IptablesRule]
     """Rules no Neutron chain holds that drop DHCP requests crossing the host's bridges (a
     host firewall, a rule added by hand): DROP or REJECT of UDP to port 67 that counted
     packets (or whose counters are not known)."""
-    from whynoip.rules.server import _port_in
-    found: dict[tuple[str, str], F.IptablesRule] = {}  # iptables-save and iptables -L show one rule twice
-    for r in pic.of(F.IptablesRule):
-        if (r.origin.host == host and r.table == "filter" and not r.chain.startswith("neutron-")
-                and r.target in ("DROP", "REJECT") and not r.negated and r.protocol == "udp"
-                and r.dport and _port_in(r.dport, 67) and r.origin.namespace is None
-                and (r.packets is None or r.packets > 0)):
-            found.setdefault((r.chain, r.spec), r)
-    return list(found.values())
+    return [r for r in unique_rules(pic.of(F.IptablesRule))
+            if r.origin.host == host and r.table == "filter" and not r.chain.startswith("neutron-")
+            and r.target in ("DROP", "REJECT") and not r.negated and r.protocol == "udp"
+            and r.dport and port_in(r.dport, 67) and r.origin.namespace is None
+            and (r.packets is None or r.packets > 0)]
 
 
 _MOD_VLAN_RE = re.compile(r"mod_vlan_vid:(\d+)")

@@ -10,7 +10,7 @@ from whynoip import facts as F
 from whynoip.findings import Finding
 from whynoip.model.paths import REQUESTS, path_views
 from whynoip.model.picture import DhcpServer, Picture, norm_mac
-from whynoip.rules._util import cite, first_time
+from whynoip.rules._util import cite, cite_rule, first_time, port_in, unique_rules
 
 AGENT_RESTART = "systemctl restart neutron-dhcp-agent"
 
@@ -53,21 +53,6 @@ def dnsmasq_not_running(pic: Picture):
                  f"then check it stays up: pgrep -af 'dnsmasq.*{_net(s)}'"])
 
 
-def _port_in(spec: str | None, port: int) -> bool:
-    """Whether an iptables port match (`67`, `67:68`, `1:1024`, multiport `67,68`) takes
-    `port`; no match at all takes every port."""
-    if not spec:
-        return True
-    for part in spec.split(","):
-        lo, _, hi = part.partition(":")
-        try:
-            if int(lo or 0) <= port <= int(hi or lo or 65535):
-                return True
-        except ValueError:
-            return True  # a service name: cannot tell, count it
-    return False
-
-
 def namespace_drops(pic: Picture, s: DhcpServer) -> list[F.IptablesRule]:
     """Rules of the iptables in the server's own namespace that drop what DHCP needs: a
     request coming in (INPUT, UDP to port 67) or a reply going out (OUTPUT, from 67 to 68).
@@ -75,16 +60,16 @@ def namespace_drops(pic: Picture, s: DhcpServer) -> list[F.IptablesRule]:
     if not s.namespace:
         return []
     out = []
-    for r in pic.of(F.IptablesRule):
+    for r in unique_rules(pic.of(F.IptablesRule)):
         if (r.origin.host != s.host or r.origin.namespace != s.namespace or r.table != "filter"
                 or r.target not in ("DROP", "REJECT") or r.negated):
             continue
         if r.protocol not in (None, "udp", "all") or r.source not in (None, "0.0.0.0/0"):
             continue
-        if r.chain == "INPUT" and r.in_interface in (None, s.interface, "+") and _port_in(r.dport, 67):
+        if r.chain == "INPUT" and r.in_interface in (None, s.interface, "+") and port_in(r.dport, 67):
             out.append(r)
-        elif r.chain == "OUTPUT" and r.out_interface in (None, s.interface, "+") and _port_in(r.sport, 67) \
-                and _port_in(r.dport, 68):
+        elif r.chain == "OUTPUT" and r.out_interface in (None, s.interface, "+") and port_in(r.sport, 67) \
+                and port_in(r.dport, 68):
             out.append(r)
     return out
 
@@ -101,8 +86,7 @@ def namespace_firewall_drops_dhcp(pic: Picture):
             subject=f"{ns} on {s.host}",
             title=f"iptables in {ns} on {s.host} drops DHCP before dnsmasq sees it"
                   + ("" if hit else " (no packet counted yet)"),
-            evidence=[cite(r, f"-A {r.chain} {r.spec}" + (f"  ({r.packets} packets dropped)" if r.packets else ""))
-                      for r in (hit or drops)[:3]],
+            evidence=[cite_rule(r) for r in (hit or drops)[:3]],
             hop=f"{s.host} {ns} {s.interface or ''}".strip(),
             fix=[f"on {s.host}: ip netns exec {ns} iptables -D {r.chain} {r.spec}" for r in drops[:3]]
             + [f"then find what put it there: Neutron writes no filter rule in {ns}"])
