@@ -130,23 +130,28 @@ def fold(findings: list[Finding], target: str | None = None) -> tuple[list[Findi
     keeps the first one's and one item of each of the next few. The finding about the
     target port stays apart. Also returns, by id() of each folded finding, the findings it
     stands for."""
+    keys = [(f.id, f.severity, f.root_cause, tuple(f.fix), tuple(f.caused_by)) for f in findings]
     groups: dict[tuple, list[Finding]] = {}
-    for f in findings:
-        groups.setdefault((f.id, f.severity, f.root_cause, tuple(f.fix), tuple(f.caused_by)), []).append(f)
+    for key, f in zip(keys, findings):
+        groups.setdefault(key, []).append(f)
     t = (target or "").lower()
+
+    def about_target(f: Finding) -> bool:
+        return bool(t) and t in f.subject.lower()
+
     out: list[Finding] = []
     members: dict[int, list[Finding]] = {}
-    folded = set()
-    for f in findings:
-        group = groups[(f.id, f.severity, f.root_cause, tuple(f.fix), tuple(f.caused_by))]
-        if len(group) <= FOLD_AT or (t and t in f.subject.lower()):
+    done: set[tuple] = set()
+    for key, f in zip(keys, findings):
+        group = groups[key]
+        if len(group) <= FOLD_AT or about_target(f):
             out.append(f)
             continue
-        if id(group[0]) in folded:
+        if key in done:
             continue
-        rest = [g for g in group if not (t and t in g.subject.lower())]
+        done.add(key)
+        rest = [g for g in group if not about_target(g)]
         head, others = rest[0], rest[1:]
-        folded.add(id(group[0]))
         evidence = list(head.evidence) + [g.evidence[0] for g in others[:4] if g.evidence]
         times = [g.time for g in rest if g.time is not None]
         out.append(msgspec.structs.replace(

@@ -8,9 +8,10 @@ doctor's rules decide on `signal == "amqp-unreachable"` and `params["host"]` and
 text. Signal names are a contract with the rules: add new ones freely, never rename one.
 
 Each signature carries `needles`: literal substrings at least one of which is in every text
-its pattern matches. `has_needle()` is the parsers' cheap prefilter -- a DEBUG or INFO line
-without any needle is only counted, never matched -- and `match()` tries a pattern only
-when one of its needles is present. The first signature that matches wins, so specific
+its pattern matches. `match()` finds a text's needles through the few keys they hold
+(`needles_in`) and tries a pattern only when one of its needles is present; a DEBUG or INFO
+line of an OpenStack service without a key (`may_match_quiet`) is only counted, never
+matched, and `has_needle()` answers yes/no for any text. The first signature that matches wins, so specific
 signatures come before general ones. Every signature cites where its wording comes from:
 the source file that logs it (as stored in the public repositories) or a real log.
 
